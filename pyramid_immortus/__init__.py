@@ -1,0 +1,66 @@
+"""Start background jobs from a Pyramid page and follow them to the end.
+
+``config.include('pyramid_immortus')`` reads the ``immortus.*`` settings and
+adds the verify routes, the ``immortus`` renderer, the static JavaScript
+client and the directives ``add_immortus_jobs``, ``add_immortus_job``,
+``add_tracking_strategy`` and ``add_queue_adapter``.
+"""
+
+from .adapters.inline import InlineAdapter
+from .adapters.threads import AsyncAdapter
+from .catalog import JobCatalog, find_tracking_strategy
+from .config import (
+    add_immortus_job, add_immortus_jobs, add_queue_adapter,
+    add_tracking_strategy, setup,
+)
+from .decorators import strategy_config, tracking_strategy
+from .exceptions import (
+    BackendUnavailable, JobAlreadyEnded, JobNotRegistered, UnknownJob,
+)
+from .interfaces import IJobCatalog
+from .job import Job
+from .renderers import ImmortusRenderer, render_immortus
+from .settings import SETTINGS_PREFIX
+from .strategies.memory import MemoryStrategy
+
+__all__ = [
+    'Job', 'tracking_strategy', 'strategy_config', 'render_immortus',
+    'find_tracking_strategy', 'UnknownJob', 'BackendUnavailable',
+    'JobAlreadyEnded', 'JobNotRegistered', 'STATIC_PATH', 'includeme',
+]
+
+#: The asset spec of the JavaScript client's folder.
+STATIC_PATH = 'pyramid_immortus:static/'
+
+VERIFY_ROUTE = 'immortus.verify'
+VERIFY_CLASS_ROUTE = 'immortus.verify_class'
+
+
+def includeme(config):
+    """Set up ``pyramid_immortus`` in a Pyramid application."""
+    from .views import backend_unavailable_view, verify_view
+
+    setup(config)
+    settings = config.registry.settings
+    config.registry.registerUtility(JobCatalog(), IJobCatalog)
+
+    config.add_directive('add_tracking_strategy', add_tracking_strategy)
+    config.add_directive('add_queue_adapter', add_queue_adapter)
+    config.add_directive('add_immortus_job', add_immortus_job)
+    config.add_directive('add_immortus_jobs', add_immortus_jobs)
+
+    config.add_tracking_strategy('memory', MemoryStrategy)
+    config.add_queue_adapter('inline', InlineAdapter)
+    config.add_queue_adapter('async', AsyncAdapter)
+
+    config.add_renderer('immortus', ImmortusRenderer)
+    config.add_exception_view(
+        backend_unavailable_view, context=BackendUnavailable, renderer='immortus')
+    config.add_static_view('immortus-static', STATIC_PATH)
+
+    path = settings[SETTINGS_PREFIX + 'verify_path']
+    config.add_route(VERIFY_ROUTE, path + '/{job_id}', request_method='GET')
+    config.add_route(VERIFY_CLASS_ROUTE, path + '/{job_id}/{job_class}',
+                     request_method='GET')
+    for route in (VERIFY_ROUTE, VERIFY_CLASS_ROUTE):
+        config.add_view(verify_view, route_name=route)

@@ -1,0 +1,237 @@
+"""The configuration directives of ``pyramid_immortus``."""
+import inspect
+
+from pyramid.exceptions import ConfigurationError
+from pyramid.interfaces import PHASE1_CONFIG
+from pyramid.path import DottedNameResolver
+
+from .catalog import get_catalog, strategy_name_for
+from .interfaces import IJobTrackingStrategy, IQueueAdapter
+from .settings import SETTINGS_PREFIX, parse_settings
+
+#: Runs after the strategies, adapters and jobs (order 0) are registered.
+ORDER_RESOLVE = 10
+
+
+def call_factory(factory, registry):
+    """Build a strategy or adapter: ``factory.from_registry(registry)`` if it
+    has one, else ``factory(registry)`` if it takes an argument, else
+    ``factory()`` (a class written as in the Rails documentation)."""
+    from_registry = getattr(factory, 'from_registry', None)
+    if from_registry is not None:
+        return from_registry(registry)
+    try:
+        inspect.signature(factory).bind(registry)
+    except TypeError:
+        return factory()
+    except ValueError:  # no signature to inspect (some builtins)
+        pass
+    return factory(registry)
+
+
+def dotted_name(obj):
+    """The ``module.Name`` of a class or function."""
+    return f'{obj.__module__}.{obj.__qualname__}'
+
+
+def check_strategy(strategy, name):
+    """Refuse an object that cannot answer ``completed(job_id)``."""
+    if not callable(getattr(strategy, 'completed', None)):
+        raise ConfigurationError(
+            f'Tracking strategy {name!r} ({strategy!r}) has no completed(job_id) '
+            'method; a strategy must provide completed (see IJobTrackingStrategy)'
+        )
+
+
+def add_tracking_strategy(config, name, factory):
+    """Register a tracking strategy under ``name``.
+
+    ``factory`` (an object or dotted name) is called with the registry, or
+    with nothing, when the configuration is committed; what it returns must
+    have a ``completed(job_id)`` method.  The same name registered twice is
+    a configuration conflict (the application's call overrides an
+    include's).
+    """
+    factory = config.maybe_dotted(factory)
+    intr = config.introspectable(
+        'immortus tracking strategies', name, name, 'immortus tracking strategy'
+    )
+    intr['factory'] = factory
+
+    def register():
+        strategy = call_factory(factory, config.registry)
+        check_strategy(strategy, name)
+        config.registry.registerUtility(strategy, IJobTrackingStrategy, name=name)
+        intr['strategy'] = strategy
+
+    config.action(('immortus.tracking_strategy', name), register,
+                  introspectables=(intr,))
+
+
+def add_queue_adapter(config, name, factory):
+    """Register a queue adapter under ``name`` (built as strategies are);
+    ``immortus.queue_adapter`` chooses among them."""
+    factory = config.maybe_dotted(factory)
+    intr = config.introspectable(
+        'immortus queue adapters', name, name, 'immortus queue adapter'
+    )
+    intr['factory'] = factory
+
+    def register():
+        adapter = make_adapter(factory, config.registry, name)
+        config.registry.registerUtility(adapter, IQueueAdapter, name=name)
+        intr['adapter'] = adapter
+
+    config.action(('immortus.queue_adapter', name), register,
+                  introspectables=(intr,))
+
+
+def make_adapter(factory, registry, name):
+    """Build an adapter and check that it can enqueue and names a strategy."""
+    adapter = call_factory(factory, registry)
+    for attr in ('enqueue', 'strategy_name'):
+        if getattr(adapter, attr, None) is None:
+            raise ConfigurationError(
+                f'Queue adapter {name!r} ({adapter!r}) has no {attr!r} '
+                '(see IQueueAdapter)'
+            )
+    return adapter
+
+
+def add_immortus_job(config, job_class, tracking_strategy=None, name=None):
+    """Register a :class:`pyramid_immortus.Job` subclass.
+
+    ``name`` defaults to the class's own ``name`` attribute, then to its
+    ``__name__``; two jobs with one name conflict.  ``tracking_strategy``
+    (a strategy name, dotted name or class) is its inline strategy, as
+    ``@tracking_strategy`` would set it.
+    """
+    from .job import Job
+
+    job_class = config.maybe_dotted(job_class)
+    if not (inspect.isclass(job_class) and issubclass(job_class, Job)):
+        raise ConfigurationError(
+            f'add_immortus_job needs a subclass of pyramid_immortus.Job, '
+            f'not {job_class!r}'
+        )
+    name = name or job_class.__dict__.get('name') or job_class.__name__
+    intr = config.introspectable('immortus jobs', name, name, 'immortus job')
+    intr['job_class'] = job_class
+
+    def register():
+        get_catalog(config.registry).add(name, job_class)
+
+    config.action(('immortus.job', name), register, introspectables=(intr,))
+    if tracking_strategy is not None:
+        set_inline_strategy(config, job_class, tracking_strategy)
+
+
+def set_inline_strategy(config, job_class, spec):
+    """Make ``spec`` the inline strategy of ``job_class`` (and of its
+    subclasses that name none); resolved when the configuration commits."""
+
+    def register():
+        get_catalog(config.registry).set_inline_strategy(job_class, spec)
+
+    config.action(('immortus.inline_strategy', job_class), register)
+
+
+def add_immortus_jobs(config, include):
+    """Group an application's job routes, as ``immortus_jobs do ... end``.
+
+    ``include`` (a callable or dotted name taking a Configurator) declares
+    the job-creation routes and any custom verify routes.  The default
+    verify routes exist already (``config.include('pyramid_immortus')``
+    adds them); the group is recorded as an introspectable related to
+    them.  A second call is a configuration conflict.
+    """
+    include = config.maybe_dotted(include)
+    intr = config.introspectable(
+        'immortus job groups', 'immortus.jobs', 'immortus_jobs', 'immortus jobs'
+    )
+    intr['include'] = include
+    intr.relate('routes', 'immortus.verify')
+    intr.relate('routes', 'immortus.verify_class')
+    config.action('immortus.jobs', introspectables=(intr,))
+    config.include(include)
+
+
+def resolve_strategy_spec(registry, spec, setting=None):
+    """Turn a strategy name, dotted name or class into a registered name.
+
+    A name that resolves to nothing raises ``ConfigurationError`` that names
+    ``setting`` (or the job) and the registered names.
+    """
+    if not isinstance(spec, str):
+        name = dotted_name(spec)
+        factory = spec
+    elif registry.queryUtility(IJobTrackingStrategy, name=spec) is not None:
+        return spec
+    else:
+        name = spec
+        try:
+            factory = DottedNameResolver().resolve(spec)
+        except (ImportError, ValueError, AttributeError):
+            known = sorted(n for n, _ in registry.getUtilitiesFor(IJobTrackingStrategy))
+            raise ConfigurationError(
+                f'{setting}: no tracking strategy is registered as {spec!r} and '
+                f'it is not an importable dotted name; registered: {", ".join(known)}'
+            ) from None
+    if registry.queryUtility(IJobTrackingStrategy, name=name) is None:
+        strategy = call_factory(factory, registry)
+        check_strategy(strategy, name)
+        registry.registerUtility(strategy, IJobTrackingStrategy, name=name)
+    return name
+
+
+def resolve_adapter(registry):
+    """Make ``immortus.queue_adapter`` name a registered adapter."""
+    key = SETTINGS_PREFIX + 'queue_adapter'
+    spec = registry.settings[key]
+    name = spec if isinstance(spec, str) else dotted_name(spec)
+    if registry.queryUtility(IQueueAdapter, name=name) is None:
+        try:
+            factory = DottedNameResolver().maybe_resolve(spec)
+        except (ImportError, ValueError, AttributeError):
+            known = sorted(n for n, _ in registry.getUtilitiesFor(IQueueAdapter))
+            raise ConfigurationError(
+                f'{key}: {spec!r} is neither one of {", ".join(known)} nor an '
+                'importable dotted name of an adapter factory'
+            ) from None
+        adapter = make_adapter(factory, registry, name)
+        registry.registerUtility(adapter, IQueueAdapter, name=name)
+    registry.settings[key] = name
+
+
+def resolve_strategies(registry):
+    """Resolve every strategy the lookup order can reach, so that a name
+    that leads nowhere fails now rather than at the first request."""
+    resolve_adapter(registry)
+    key = SETTINGS_PREFIX + 'tracking_strategy'
+    if registry.settings.get(key) is not None:
+        registry.settings[key] = resolve_strategy_spec(
+            registry, registry.settings[key], key)
+    catalog = get_catalog(registry)
+    for job_class, spec in catalog.inline_strategies():
+        catalog.set_inline_strategy(job_class, resolve_strategy_spec(
+            registry, spec, f'the inline strategy of {dotted_name(job_class)}'))
+    inferred = strategy_name_for(registry)
+    if registry.queryUtility(IJobTrackingStrategy, name=inferred) is None:
+        raise ConfigurationError(
+            f'{SETTINGS_PREFIX}queue_adapter: its inferred tracking strategy '
+            f'{inferred!r} is not registered; set {key}'
+        )
+
+
+def setup(config):
+    """Parse the settings now and register the deferred resolution."""
+    registry = config.registry
+
+    def parse():
+        registry.settings.update(parse_settings(registry.settings))
+
+    parse()  # fail at include time when the .ini is wrong ...
+    # ... and again at commit, for settings the application changed since.
+    config.action('immortus.settings', parse, order=PHASE1_CONFIG)
+    config.action('immortus.resolve', lambda: resolve_strategies(registry),
+                  order=ORDER_RESOLVE)

@@ -1,0 +1,144 @@
+"""The base class of jobs: the ActiveJob of this port."""
+import time
+import uuid
+
+import venusian
+
+from .catalog import find_tracking_strategy, get_catalog, get_queue_adapter, notify
+from .settings import SETTINGS_PREFIX
+
+
+def registry_of(request_or_registry):
+    """Accept a request or a registry; return the registry."""
+    return getattr(request_or_registry, 'registry', request_or_registry)
+
+
+class Job:
+    """Subclass this and implement :meth:`perform`.
+
+    Every subclass defined at module level is registered by
+    ``config.scan()``, under its class name unless it sets ``name``.  A class
+    that sets ``abstract = True`` in its own body is a base for other jobs
+    and is not registered (its subclasses are, unless they say the same).
+
+    Class attributes a job may set:
+
+    ``name``
+        the job's registered name (``job_class`` in the verify URL).
+    ``queue``
+        the rq queue it goes to (default: ``immortus.rq.queue``).
+    """
+
+    abstract = True
+    name = None
+    queue = None
+    venusian = venusian  # for testing injection
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get('abstract', False):
+            return
+
+        def callback(scanner, name, ob):
+            config = getattr(scanner, 'config', None)
+            if config is not None and ob is cls and name == cls.__name__:
+                config.with_package(info.module).add_immortus_job(ob)
+
+        info = cls.venusian.attach(cls, callback, category='pyramid', depth=1)
+
+    def __init__(self, registry, job_id=None, arguments=(), kwargs=None, owner=None):
+        self.registry = registry
+        self.job_id = job_id or str(uuid.uuid4())
+        self.job_class = get_catalog(registry).name_of(type(self))
+        self.arguments = tuple(arguments)
+        self.kwargs = dict(kwargs or {})
+        self.owner = owner
+        self.meta = {}
+        self._progress = None
+        self._progress_dirty = False
+        self._last_write = float('-inf')
+
+    def __repr__(self):
+        return f'<{self.job_class} job {self.job_id}>'
+
+    def perform(self, *args, **kwargs):
+        """The work itself; runs in a worker with the enqueued arguments."""
+        raise NotImplementedError(f'{type(self).__name__}.perform')
+
+    @property
+    def tracking_strategy(self):
+        """The strategy that tracks this job (see the lookup order)."""
+        return find_tracking_strategy(self.registry, type(self))
+
+    @classmethod
+    def perform_later(cls, request, *args, **kwargs):
+        """Enqueue a new job through the configured queue adapter.
+
+        ``request`` is the current request or, outside a request (a job
+        that enqueues another), a registry.  Returns the job, whose
+        ``job_id`` the client then verifies.
+        """
+        registry = registry_of(request)
+        owner = getattr(request, 'authenticated_userid', None)
+        job = cls(registry, arguments=args, kwargs=kwargs, owner=owner)
+        job._enqueue(get_queue_adapter(registry))
+        return job
+
+    @classmethod
+    def perform_now(cls, request, *args, **kwargs):
+        """Run a new job in the calling thread, with the same callbacks as
+        a queued one; returns what ``perform`` returns and raises what it
+        raises."""
+        job = cls(registry_of(request), arguments=args, kwargs=kwargs)
+        notify(job.tracking_strategy, 'job_enqueued', job.job_id)
+        return job.run()
+
+    def _enqueue(self, adapter):
+        prepare = getattr(adapter, 'prepare', None)
+        if prepare is not None:
+            prepare(self)  # refuses what the adapter cannot carry, early
+        strategy = self.tracking_strategy
+        # Recorded before the adapter can hand the job to a worker, so that
+        # a fast worker's "started" or "finished" is never overwritten.
+        notify(strategy, 'job_enqueued', self.job_id)
+        try:
+            adapter.enqueue(self)
+        except BaseException:
+            notify(strategy, 'job_discarded', self.job_id)
+            raise
+
+    def run(self):
+        """Run :meth:`perform` between ``job_started`` and ``job_finished``
+        or ``job_failed``; workers call this."""
+        strategy = self.tracking_strategy
+        notify(strategy, 'job_started', self.job_id)
+        try:
+            result = self.perform(*self.arguments, **self.kwargs)
+        except BaseException as exc:
+            self._save_progress(strategy)
+            notify(strategy, 'job_failed', self.job_id, exc)
+            raise
+        self._save_progress(strategy)
+        notify(strategy, 'job_finished', self.job_id)
+        return result
+
+    def progress(self, current, total=None, message=None):
+        """Report progress from inside :meth:`perform`.
+
+        Writes reach the strategy at most once per
+        ``immortus.progress_interval`` seconds, together with :attr:`meta`;
+        the last one is always written before the job ends.
+        """
+        self._progress = (current, total, message)
+        self._progress_dirty = True
+        interval = self.registry.settings[SETTINGS_PREFIX + 'progress_interval']
+        if time.monotonic() - self._last_write >= interval:
+            self._save_progress(self.tracking_strategy)
+
+    def _save_progress(self, strategy):
+        self._last_write = time.monotonic()
+        if self._progress_dirty:
+            self._progress_dirty = False
+            notify(strategy, 'job_progress', self.job_id, *self._progress)
+        if self.meta:
+            notify(strategy, 'job_meta', self.job_id, dict(self.meta))

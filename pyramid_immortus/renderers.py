@@ -1,0 +1,60 @@
+"""The ``immortus`` renderer: a job becomes ``{"job_id", "job_class"}``."""
+import json
+
+from pyramid.response import Response
+
+from .exceptions import BackendUnavailable
+
+
+def job_payload(value):
+    """Return ``(status, body)`` for what a job-creating view returned.
+
+    A job (or a mapping with a ``job_id``) is ``200 {"job_id",
+    "job_class"}``; :class:`BackendUnavailable` is ``503 {"error"}``;
+    anything else is the Rails add-on's ``500 {}``.
+    """
+    if isinstance(value, BackendUnavailable):
+        return 503, {'error': f'backend unavailable: {value}'}
+    if isinstance(value, dict):
+        job_id, job_class = value.get('job_id'), value.get('job_class')
+    else:
+        job_id = getattr(value, 'job_id', None)
+        job_class = getattr(value, 'job_class', None)
+    if not job_id:
+        return 500, {}
+    return 200, {'job_id': job_id, 'job_class': job_class}
+
+
+def dumps(data):
+    """Compact JSON as bytes."""
+    return json.dumps(data, separators=(',', ':')).encode()
+
+
+def json_response(data, status=200):
+    """A JSON response that no cache keeps."""
+    return Response(body=dumps(data), status=status, headerlist=[
+        ('Content-Type', 'application/json'), ('Cache-Control', 'no-store')])
+
+
+def render_immortus(request, job):
+    """Return the ``Response`` the ``immortus`` renderer would give ``job``,
+    for views that build their responses by hand."""
+    status, data = job_payload(job)
+    return json_response(data, status)
+
+
+class ImmortusRenderer:
+    """The renderer factory registered as ``immortus``."""
+
+    def __init__(self, info):
+        self.info = info
+
+    def __call__(self, value, system):
+        status, data = job_payload(value)
+        request = system.get('request')
+        if request is not None:
+            response = request.response
+            response.status_int = status
+            response.content_type = 'application/json'
+            response.cache_control = 'no-store'
+        return dumps(data)

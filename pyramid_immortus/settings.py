@@ -1,0 +1,151 @@
+"""The ``immortus.*`` settings: one prefix, one table, one parser."""
+import re
+from urllib.parse import urlparse
+
+from pyramid.exceptions import ConfigurationError
+
+SETTINGS_PREFIX = 'immortus.'
+
+_TRUE = frozenset(('true', 'yes', 'on', '1', 't', 'y'))
+_FALSE = frozenset(('false', 'no', 'off', '0', 'f', 'n', ''))
+_PATH = re.compile(r'^(/[A-Za-z0-9._~-]+)+$')
+
+
+def as_strict_bool(value):
+    """Like :func:`pyramid.settings.asbool`, but junk is an error, not False."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError('expected true or false')
+
+
+def _number(kind, minimum):
+    def convert(value):
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f'expected a number, not {value!r}') from None
+        if number < minimum:
+            raise ValueError(f'expected a number >= {minimum}')
+        return number
+
+    convert.__name__ = f'{kind.__name__}_at_least_{minimum}'
+    return convert
+
+
+positive_int = _number(int, 1)
+non_negative_float = _number(float, 0)
+
+
+def optional(convert):
+    """Let an empty value mean "unset" (``None``) before ``convert`` runs."""
+
+    def maybe(value):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return convert(value)
+
+    return maybe
+
+
+def as_name(value):
+    """A non-empty string: a registered name or a dotted Python path."""
+    if not isinstance(value, str):
+        return value  # an object given directly from Python code
+    text = value.strip()
+    if not text:
+        raise ValueError('expected a name or a dotted path')
+    return text
+
+
+def as_url_path(value):
+    """A URL path such as ``/immortus/verify`` (leading slash, no trailing)."""
+    text = str(value).strip()
+    if not _PATH.match(text):
+        raise ValueError('expected a path like /immortus/verify')
+    return text
+
+
+def as_redis_url(value):
+    """A ``redis://``, ``rediss://`` or ``unix://`` URL."""
+    text = str(value).strip()
+    parsed = urlparse(text)
+    if parsed.scheme not in ('redis', 'rediss', 'unix'):
+        raise ValueError('expected a redis://, rediss:// or unix:// URL')
+    if parsed.scheme != 'unix' and not parsed.hostname:
+        raise ValueError('the URL names no host')
+    try:
+        parsed.port
+    except ValueError:
+        raise ValueError('the URL has a bad port') from None
+    return text
+
+
+def as_queue_name(value):
+    """An rq queue name."""
+    text = as_name(value)
+    if not re.match(r'^[A-Za-z0-9_.:-]+$', text):
+        raise ValueError('expected letters, digits, "_", ".", ":" or "-"')
+    return text
+
+
+#: ``(name, converter, default)``: every setting this add-on reads.
+SETTINGS = (
+    ('queue_adapter', as_name, 'async'),
+    ('tracking_strategy', optional(as_name), None),
+    ('verify_path', as_url_path, '/immortus/verify'),
+    ('async_workers', positive_int, 4),
+    ('status_ttl', positive_int, 86400),
+    ('status_max_age', positive_int, 7 * 86400),
+    ('memory_max_jobs', positive_int, 10000),
+    ('progress_interval', non_negative_float, 0.2),
+    ('redis_url', as_redis_url, 'redis://localhost:6379/0'),
+    ('rq.queue', as_queue_name, 'default'),
+    ('rq.job_timeout', optional(positive_int), None),
+    ('rq.result_ttl', optional(positive_int), None),
+    ('rq.failure_ttl', optional(positive_int), None),
+    ('verify_owner_only', as_strict_bool, False),
+    ('verify_permission', optional(as_name), None),
+    ('enqueue_after_commit', as_strict_bool, True),
+    ('batch_max', positive_int, 100),
+)
+
+
+def parse_settings(settings):
+    """Parse every ``immortus.*`` setting of ``settings``.
+
+    Returns a dict keyed by the full setting name (``immortus.status_ttl``)
+    holding the converted values, defaults filled in.  A value that does not
+    convert raises :class:`pyramid.exceptions.ConfigurationError` naming the
+    setting; so does an ``immortus.*`` key this add-on does not know (a typo
+    would otherwise be ignored silently).
+    """
+    parsed = {}
+    for name, convert, default in SETTINGS:
+        key = SETTINGS_PREFIX + name
+        raw = settings.get(key, default)
+        try:
+            parsed[key] = default if raw is None else convert(raw)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f'Invalid value {raw!r} for setting {key!r}: {exc}'
+            ) from None
+    known = {SETTINGS_PREFIX + name for name, _, _ in SETTINGS}
+    unknown = sorted(
+        key for key in settings
+        if key.startswith(SETTINGS_PREFIX) and key not in known
+    )
+    if unknown:
+        raise ConfigurationError(
+            f'Unknown setting {unknown[0]!r}; the immortus.* settings are: '
+            + ', '.join(sorted(known))
+        )
+    if parsed[SETTINGS_PREFIX + 'rq.result_ttl'] is None:
+        parsed[SETTINGS_PREFIX + 'rq.result_ttl'] = parsed[
+            SETTINGS_PREFIX + 'status_ttl'
+        ]
+    return parsed

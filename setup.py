@@ -1,0 +1,59 @@
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.abspath(os.path.dirname(__file__))
+with open(os.path.join(here, 'README.md'), encoding='utf-8') as f:
+    README = f.read()
+
+requires = [
+    'pyramid>=2.0',
+    'zope.interface',
+    'venusian>=3.0',
+    'redis>=5.0',
+    'rq>=2.0',
+]
+
+example_extras = [
+    'waitress',
+]
+
+testing_extras = [
+    'pytest',
+    'WebTest',
+    'waitress',
+    'pyramid_tm',
+    'transaction',
+    'hypothesis',
+]
+
+setup(
+    name='pyramid_immortus',
+    version='0.1.0.dev0',
+    description='Start background jobs from a Pyramid page and follow them '
+                'to the end: progress, success or failure.',
+    long_description=README,
+    long_description_content_type='text/markdown',
+    classifiers=[
+        'Framework :: Pyramid',
+        'Programming Language :: Python :: 3',
+        'License :: OSI Approved :: MIT License',
+        'Topic :: Internet :: WWW/HTTP :: WSGI',
+    ],
+    keywords='pyramid jobs rq redis background progress polling',
+    license='MIT',
+    packages=find_packages(exclude=['tests', 'tests.*', 'example', 'bench']),
+    include_package_data=True,
+    zip_safe=False,
+    python_requires='>=3.10',
+    install_requires=requires,
+    extras_require={
+        'testing': testing_extras,
+        'example': example_extras,
+    },
+    entry_points={
+        'console_scripts': [
+            'immortus-worker = pyramid_immortus.worker:main',
+        ],
+    },
+)

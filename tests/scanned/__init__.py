@@ -1,0 +1,1 @@
+"""A package for config.scan() tests: jobs, an abstract base, strategies."""
