@@ -22,6 +22,9 @@ from .job import Job
 from .renderers import ImmortusRenderer, render_immortus
 from .settings import SETTINGS_PREFIX
 from .strategies.memory import MemoryStrategy
+from .strategies.redis import RedisStrategy
+from .strategies.rq import RQStrategy
+from .adapters.rq import RQAdapter
 
 __all__ = [
     'Job', 'tracking_strategy', 'strategy_config', 'render_immortus',
@@ -50,8 +53,12 @@ def includeme(config):
     config.add_directive('add_immortus_jobs', add_immortus_jobs)
 
     config.add_tracking_strategy('memory', MemoryStrategy)
+    config.add_tracking_strategy('redis', RedisStrategy)
+    config.add_tracking_strategy('redis_pub_sub', RedisStrategy)
+    config.add_tracking_strategy('rq', RQStrategy)
     config.add_queue_adapter('inline', InlineAdapter)
     config.add_queue_adapter('async', AsyncAdapter)
+    config.add_queue_adapter('rq', RQAdapter)
 
     config.add_renderer('immortus', ImmortusRenderer)
     config.add_exception_view(

@@ -6,6 +6,7 @@ from pyramid.interfaces import PHASE1_CONFIG
 from pyramid.path import DottedNameResolver
 
 from .catalog import get_catalog, strategy_name_for
+from .connection import register_redis
 from .interfaces import IJobTrackingStrategy, IQueueAdapter
 from .settings import SETTINGS_PREFIX, parse_settings
 
@@ -229,6 +230,7 @@ def setup(config):
 
     def parse():
         registry.settings.update(parse_settings(registry.settings))
+        register_redis(registry)
 
     parse()  # fail at include time when the .ini is wrong ...
     # ... and again at commit, for settings the application changed since.

@@ -54,6 +54,8 @@ class Job:
         self.kwargs = dict(kwargs or {})
         self.owner = owner
         self.meta = {}
+        #: what the queue adapter's ``prepare`` left for its ``enqueue``
+        self.prepared = None
         self._progress = None
         self._progress_dirty = False
         self._last_write = float('-inf')

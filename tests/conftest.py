@@ -1,4 +1,11 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
+import redis
 from pyramid.config import Configurator
 
 
@@ -13,3 +20,126 @@ def make_config():
         return config
 
     return make
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REDIS_URL = os.environ.get('IMMORTUS_TEST_REDIS_URL', 'redis://127.0.0.1:6379/13')
+IN_CI = os.environ.get('CI', '').lower() == 'true'
+
+
+def unavailable(reason):
+    """Fail under CI (where everything must be installed), skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f'{reason} (CI=true: nothing may be skipped)')
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_db():
+    """A client on the test database, emptied before each test."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        unavailable(f'Redis is not reachable at {REDIS_URL}: {exc}')
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def write_ini(path, settings, app='call:tests.integration_app:main'):
+    """Write a PasteDeploy .ini for the integration app with ``settings``."""
+    lines = ['[app:main]', f'use = {app}']
+    lines += [f'{key} = {value}' for key, value in settings.items()]
+    lines += ['', '[loggers]', 'keys = root', '', '[handlers]', 'keys = console',
+              '', '[formatters]', 'keys = generic', '', '[logger_root]',
+              'level = INFO', 'handlers = console', '', '[handler_console]',
+              'class = StreamHandler', 'args = (sys.stderr,)', 'level = NOTSET',
+              'formatter = generic', '', '[formatter_generic]',
+              'format = %(asctime)s %(levelname)-5.5s [%(name)s] %(message)s', '']
+    path.write_text('\n'.join(lines))
+    return str(path)
+
+
+class Processes:
+    """Starts subprocesses in their own sessions and stops each by its pid
+    (its whole process group, so an rq work horse goes with its worker)."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.started = []
+
+    def start(self, *args, log_name='proc'):
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+        log = open(self.tmp_path / f'{log_name}-{len(self.started)}.log', 'wb')
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        proc.log_path = log.name
+        self.started.append(proc)
+        return proc
+
+    def worker(self, ini, *options):
+        return self.start(sys.executable, '-m', 'pyramid_immortus.worker', ini,
+                          *options, log_name='worker')
+
+    def kill(self, proc, sig=signal.SIGKILL):
+        """Send ``sig`` to ``proc`` and every process below it (an rq work
+        horse runs in a process group of its own)."""
+        for pid in [proc.pid] + descendants(proc.pid):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop_all(self):
+        for proc in self.started:
+            if proc.poll() is None:
+                children = descendants(proc.pid)
+                self.kill(proc, signal.SIGTERM)
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.kill(proc)
+                    proc.wait(5)
+                for pid in children:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+
+def descendants(pid):
+    """The pids below ``pid``, from /proc."""
+    found = []
+    try:
+        tasks = os.listdir(f'/proc/{pid}/task')
+    except FileNotFoundError:
+        return found
+    for tid in tasks:
+        try:
+            with open(f'/proc/{pid}/task/{tid}/children') as f:
+                children = [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            continue
+        for child in children:
+            found += [child] + descendants(child)
+    return found
+
+
+@pytest.fixture
+def processes(tmp_path):
+    procs = Processes(tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def wait_for(predicate, timeout=15, interval=0.05, message='condition'):
+    """Poll ``predicate`` until it returns a true value; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f'timed out after {timeout}s waiting for {message}')
+        time.sleep(interval)

@@ -45,7 +45,7 @@ def test_include_registers_routes_renderer_static_and_directives(make_config):
     assert introspector.get('immortus tracking strategies', 'memory') is not None
     adapters = introspector.get_category('immortus queue adapters')
     assert {a['introspectable'].discriminator for a in adapters} == {
-        'inline', 'async'}
+        'inline', 'async', 'rq'}
 
 
 def test_static_url_of_the_client(make_config):

@@ -8,6 +8,7 @@ from zope.interface import implementer
 from ..exceptions import UnknownJob
 from ..interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
 from ..settings import SETTINGS_PREFIX
+from .base import ReportingStrategy
 from ..status import (
     ENDED, FAILED, FINISHED, QUEUED, STARTED, build_report, exception_info,
     isoformat, progress_info,
@@ -15,7 +16,7 @@ from ..status import (
 
 
 @implementer(IJobTrackingStrategy, ITrackingCallbacks, IStatusReport)
-class MemoryStrategy:
+class MemoryStrategy(ReportingStrategy):
     """Keeps job states in a dict of this process, guarded by a lock.
 
     A record is dropped ``ttl`` seconds after its job ends, ``max_age``
@@ -120,45 +121,27 @@ class MemoryStrategy:
 
     # -- reading ---------------------------------------------------------
 
-    def _get(self, job_id):
+    def fetch(self, job_ids):
+        """Copies of the records of ``job_ids`` (``None`` where missing)."""
+        now = self.clock()
         with self._lock:
-            record = self._records.get(job_id)
-            if record is None or record['expires'] <= self.clock():
-                raise UnknownJob(job_id)
-            return dict(record)
+            records = [self._records.get(job_id) for job_id in job_ids]
+            return [dict(r) if r is not None and r['expires'] > now else None
+                    for r in records]
 
-    def report(self, job_id):
-        """The whole verify answer of ``job_id``; raises ``UnknownJob``."""
-        record = self._get(job_id)
+    def decode(self, job_id, record):
+        """A record as a verify answer."""
+        if record is None:
+            raise UnknownJob(job_id)
         return build_report(
             record['status'], record.get('enqueued_at'), record.get('started_at'),
             record.get('ended_at'), record.get('progress'), record.get('meta'),
             record.get('exception'),
         )
 
-    def report_many(self, job_ids):
-        """``{job_id: report or UnknownJob}`` for every id."""
-        reports = {}
-        for job_id in job_ids:
-            try:
-                reports[job_id] = self.report(job_id)
-            except UnknownJob as exc:
-                reports[job_id] = exc
-        return reports
-
-    def completed(self, job_id):
-        """``True`` once the job finished (``False`` for an unknown id)."""
-        try:
-            return self._get(job_id)['status'] == FINISHED
-        except UnknownJob:
-            return False
-
-    def meta(self, job_id):
-        """The verify answer's fields beyond ``completed``."""
-        report = self.report(job_id)
-        del report['completed']
-        return report
-
     def owner(self, job_id):
         """The user id that enqueued the job, or ``None``."""
-        return self._get(job_id).get('owner')
+        record = self.fetch([job_id])[0]
+        if record is None:
+            raise UnknownJob(job_id)
+        return record.get('owner')

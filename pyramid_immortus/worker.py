@@ -1,0 +1,94 @@
+"""``immortus-worker CONFIG_URI``: an rq worker inside the Pyramid app.
+
+The worker boots the application from its ``.ini`` with
+:func:`pyramid.paster.bootstrap`, so jobs run with the application's
+registry, settings and strategies, then works on the configured Redis and
+queues.  SIGTERM (or one SIGINT) lets the current job finish and stops;
+a second SIGINT stops at once (rq's warm and cold shutdown).
+"""
+import argparse
+import logging
+import sys
+
+from pyramid.paster import bootstrap, setup_logging
+from rq import Queue, Worker
+
+from .adapters.rq import ImmortusRQJob
+from .connection import connect
+from .settings import SETTINGS_PREFIX
+
+
+class ImmortusWorker(Worker):
+    """rq's forking worker, with jobs that record heartbeat deadlines.
+
+    ``lease_grace`` is what rq adds to ``job_monitoring_interval`` to get
+    the time after which a job without heartbeats has lost its worker (60
+    seconds in rq).
+    """
+
+    job_class = ImmortusRQJob
+    lease_grace = 60
+
+    def get_heartbeat_ttl(self, job, working_time=0.0):
+        """rq's heartbeat TTL with ``lease_grace`` in place of its 60 s."""
+        return super().get_heartbeat_ttl(job, working_time) - 60 + self.lease_grace
+
+
+def make_worker(registry, queues=None, name=None, job_monitoring_interval=30,
+                lease_grace=60, worker_class=ImmortusWorker):
+    """Build a worker for the application of ``registry``.
+
+    ``queues`` defaults to ``immortus.rq.queue``.  The worker gets its own
+    connection: rq's blocking reads must not share the web pool's timeout.
+    """
+    settings = registry.settings
+    connection = connect(settings[SETTINGS_PREFIX + 'redis_url'], socket_timeout=None)
+    names = queues or [settings[SETTINGS_PREFIX + 'rq.queue']]
+    worker = worker_class(
+        [Queue(q, connection=connection, job_class=ImmortusRQJob) for q in names],
+        connection=connection, name=name,
+        job_monitoring_interval=job_monitoring_interval,
+        default_result_ttl=settings[SETTINGS_PREFIX + 'rq.result_ttl'],
+    )
+    worker.lease_grace = lease_grace
+    return worker
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog='immortus-worker',
+        description='Run pyramid_immortus jobs from rq queues, inside the '
+                    'Pyramid application configured by CONFIG_URI.')
+    parser.add_argument('config_uri', help='the .ini file, e.g. production.ini')
+    parser.add_argument('--queue', '-q', action='append', dest='queues',
+                        metavar='NAME', help='a queue to work on (repeatable; '
+                        'default: immortus.rq.queue)')
+    parser.add_argument('--burst', '-b', action='store_true',
+                        help='stop once the queues are empty')
+    parser.add_argument('--name', '-n', help='the worker name rq shows')
+    parser.add_argument('--job-monitoring-interval', type=int, default=30,
+                        metavar='SECONDS', help='heartbeat interval (default 30); '
+                        'a dead worker\'s job reads failed after this + 60 s')
+    parser.add_argument('--lease-grace', type=int, default=60, metavar='SECONDS',
+                        help='added to the heartbeat interval to declare a '
+                        'silent worker dead (default 60, as rq)')
+    parser.add_argument('--logging-level', default='INFO')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """The ``immortus-worker`` console script."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    setup_logging(args.config_uri)
+    env = bootstrap(args.config_uri)
+    try:
+        worker = make_worker(env['registry'], args.queues, args.name,
+                             args.job_monitoring_interval, args.lease_grace)
+        worker.work(burst=args.burst, logging_level=args.logging_level)
+    finally:
+        env['closer']()
+    return 0
+
+
+if __name__ == '__main__':  # pragma: no cover
+    sys.exit(main())

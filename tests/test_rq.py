@@ -1,0 +1,249 @@
+"""The rq adapter, the rq and redis strategies and immortus-worker, against
+a real Redis and real worker processes."""
+import json
+import os
+import signal
+import socket
+import subprocess
+
+import pytest
+import redis
+from pyramid.paster import get_app
+from webtest import TestApp
+
+from pyramid_immortus.catalog import get_catalog
+from tests.conftest import REDIS_URL, unavailable, wait_for, write_ini
+from tests.integration_app import RAN
+
+QUEUE = 'itest'
+
+
+def settings_for(url=REDIS_URL, **extra):
+    return {'immortus.queue_adapter': 'rq', 'immortus.redis_url': url,
+            'immortus.rq.queue': QUEUE, **extra}
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    def make(**settings):
+        ini = write_ini(tmp_path / 'app.ini', settings_for(**settings))
+        return TestApp(get_app(ini)), ini
+
+    return make
+
+
+@pytest.fixture
+def rq_app(redis_db, make_app):
+    return make_app()
+
+
+def create(app, name, *args, status=200):
+    return app.post_json(f'/create/{name}', {'args': list(args)}, status=status).json
+
+
+def verify(app, job_id, status=200):
+    return app.get(f'/immortus/verify/{job_id}', status=status).json
+
+
+def run_burst(processes, ini, *options):
+    worker = processes.worker(ini, '--burst', *options)
+    assert worker.wait(60) == 0, open(worker.log_path).read()
+    return worker
+
+
+def test_job_runs_in_a_worker_and_verify_follows_it(rq_app, processes, redis_db):
+    app, ini = rq_app
+    job = create(app, 'Add', 2, 3)
+    assert job['job_class'] == 'Add'
+    queued = verify(app, job['job_id'])
+    assert queued['status'] == 'queued' and queued['rq_status'] == 'queued'
+    assert queued['completed'] is False and queued['enqueued_at'].endswith('Z')
+    run_burst(processes, ini)
+    done = verify(app, job['job_id'])
+    assert done['completed'] is True and done['status'] == 'finished'
+    assert done['rq_status'] == 'finished'
+    assert done['started_at'] <= done['ended_at']
+    assert redis_db.lrange(RAN, 0, -1) == [job['job_id'].encode()]
+    # finished jobs are kept for immortus.status_ttl (rq's result_ttl)
+    ttl = redis_db.ttl('rq:job:' + job['job_id'])
+    assert 86000 < ttl <= 86400
+
+
+def test_failing_job_reports_failed_with_its_error(rq_app, processes):
+    app, ini = rq_app
+    job_id = create(app, 'Fails', 'bad input')['job_id']
+    run_burst(processes, ini)
+    data = verify(app, job_id)
+    assert data['status'] == 'failed' and data['failed'] is True
+    assert data['completed'] is False and data['rq_status'] == 'failed'
+    assert data['error'] == 'ValueError: bad input'
+    assert data['exception'] == {'type': 'ValueError', 'message': 'bad input'}
+    assert 'Traceback' not in str(data)
+
+
+@pytest.mark.parametrize('strategy', ['rq', 'redis'])
+def test_progress_while_running_then_finished(make_app, redis_db, processes, strategy):
+    app, ini = make_app(**{'immortus.tracking_strategy': strategy})
+    job_id = create(app, 'Slow', 1.5, 10)['job_id']
+    processes.worker(ini)
+    running = wait_for(lambda: (lambda d: d if d['status'] == 'started'
+                                and d.get('progress') else None)(verify(app, job_id)),
+                       message='progress')
+    assert running['completed'] is False
+    assert 0 <= running['progress']['current'] < 10 and running['progress']['total'] == 10
+    done = wait_for(lambda: (lambda d: d if d['completed'] else None)(verify(app, job_id)))
+    assert done['progress'] == {'current': 10, 'total': 10, 'percent': 100.0,
+                                'message': 'done'}
+    assert done['meta'] == {'step': 9}
+
+
+@pytest.mark.parametrize('strategy', ['rq', 'redis'])
+def test_killed_worker_host_reports_failed(make_app, redis_db, processes, strategy):
+    app, ini = make_app(**{'immortus.tracking_strategy': strategy})
+    job_id = create(app, 'Slow', 60, 60)['job_id']
+    worker = processes.worker(ini, '--job-monitoring-interval', '1', '--lease-grace', '2')
+    wait_for(lambda: verify(app, job_id)['status'] == 'started', message='start')
+    horse = int(wait_for(lambda: redis_db.get('immortus-test:pid:' + job_id)))
+    assert horse != worker.pid
+    processes.kill(worker)  # SIGKILL the worker and its work horse
+    worker.wait(5)
+    try:
+        os.kill(horse, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    wait_for(lambda: not os.path.exists(f'/proc/{horse}') or
+             open(f'/proc/{horse}/stat').read().split()[2] == 'Z', message='horse gone')
+    data = wait_for(lambda: (lambda d: d if d['status'] != 'started' else None)(
+        verify(app, job_id)), timeout=10, message='failed')
+    assert data['status'] == 'failed' and data['failed'] is True
+    assert data['exception']['type'] == 'WorkerLost'
+
+
+def test_unknown_job_is_404(rq_app):
+    app, _ = rq_app
+    assert verify(app, 'no-such-job', status=404) == {
+        'job_id': 'no-such-job', 'status': 'unknown', 'error': 'unknown job'}
+
+
+def test_arguments_rq_cannot_carry_fail_at_perform_later(rq_app, redis_db):
+    app, _ = rq_app
+    registry = app.app.registry
+    add = get_catalog(registry).get('Add')
+    with pytest.raises(TypeError, match='cannot be sent to rq'):
+        add.perform_later(registry, lambda: 1, 2)
+    assert redis_db.keys('*') == []
+
+
+def test_two_workers_share_a_queue_and_run_each_job_once(rq_app, processes, redis_db):
+    app, ini = rq_app
+    ids = {create(app, 'Add', i, i)['job_id'] for i in range(30)}
+    workers = [processes.worker(ini, '--burst', '--name', f'w{n}') for n in range(2)]
+    for worker in workers:
+        assert worker.wait(60) == 0
+    ran = [x.decode() for x in redis_db.lrange(RAN, 0, -1)]
+    assert sorted(ran) == sorted(ids)
+    assert all(verify(app, job_id)['completed'] for job_id in ids)
+
+
+def test_sigterm_lets_the_current_job_finish(rq_app, processes, redis_db):
+    app, ini = rq_app
+    job_id = create(app, 'Slow', 2, 4)['job_id']
+    worker = processes.worker(ini)
+    wait_for(lambda: verify(app, job_id)['status'] == 'started', message='start')
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert verify(app, job_id)['status'] == 'finished'
+
+
+def commandstats(client):
+    return {name.split('_', 1)[1] if name.startswith('cmdstat_') else name: v['calls']
+            for name, v in client.info('commandstats').items()}
+
+
+@pytest.mark.parametrize('strategy, command', [('rq', 'hmget'), ('redis', 'hgetall')])
+def test_a_verify_is_one_redis_command(make_app, redis_db, strategy, command):
+    app, _ = make_app(**{'immortus.tracking_strategy': strategy})
+    job_id = create(app, 'Add', 1, 1)['job_id']
+    verify(app, job_id)  # the pool has its connection now
+    before = commandstats(redis_db)
+    for _ in range(10):
+        verify(app, job_id)
+    after = commandstats(redis_db)
+    delta = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    delta.pop('info', None)
+    assert delta == {command: 10}
+
+
+def test_redis_strategy_publishes_each_change(make_app, redis_db, processes):
+    app, ini = make_app(**{'immortus.tracking_strategy': 'redis_pub_sub'})
+    pubsub = redis_db.pubsub()
+    pubsub.psubscribe('immortus:job:*')
+    job_id = create(app, 'Add', 1, 2)['job_id']
+    run_burst(processes, ini)
+    statuses = []
+    while (message := pubsub.get_message(timeout=1)) is not None:
+        if message['type'] == 'pmessage':
+            assert message['channel'] == f'immortus:job:{job_id}'.encode()
+            statuses.append(json.loads(message['data'])['status'])
+    assert [s for s in statuses if s] == ['queued', 'started', 'finished']
+    assert 0 < redis_db.ttl(f'immortus:job:{job_id}') <= 86400
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis(processes, tmp_path):
+    """A redis-server of this test's own, on a port from the OS, that keeps
+    its data across a restart (append-only file)."""
+    port = free_port()
+    args = ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
+            '--appendonly', 'yes', '--dir', str(tmp_path)]
+    try:
+        server = processes.start(*args, log_name='redis')
+    except FileNotFoundError:
+        unavailable('redis-server is not installed')
+    client = redis.Redis(port=port)
+    wait_for(lambda: _pings(client), message='redis-server')
+
+    class Server:
+        url = f'redis://127.0.0.1:{port}/0'
+
+        def stop(self):
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+
+        def start(self):
+            self.proc = processes.start(*args, log_name='redis')
+            wait_for(lambda: _pings(client), message='redis-server')
+
+    instance = Server()
+    instance.proc = server
+    instance.client = client
+    return instance
+
+
+def _pings(client):
+    try:
+        return client.ping()
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+def test_redis_down_is_503_and_recovers(make_app, private_redis, processes):
+    app, ini = make_app(url=private_redis.url)
+    job_id = create(app, 'Add', 1, 2)['job_id']
+    assert verify(app, job_id)['status'] == 'queued'
+    private_redis.stop()
+    assert create(app, 'Add', 3, 4, status=503)['error'].startswith('backend unavailable')
+    assert verify(app, job_id, status=503) == {'job_id': job_id, 'error': 'backend unavailable'}
+    private_redis.start()
+    assert verify(app, job_id)['status'] == 'queued'
+    # the job created while Redis was down was not half-enqueued
+    assert private_redis.client.llen(f'rq:queue:{QUEUE}') == 1
+    assert len(private_redis.client.keys('rq:job:*')) == 1
+    run_burst(processes, ini)
+    assert verify(app, job_id)['completed'] is True
