@@ -143,3 +143,48 @@ def wait_for(predicate, timeout=15, interval=0.05, message='condition'):
         if time.monotonic() > deadline:
             raise AssertionError(f'timed out after {timeout}s waiting for {message}')
         time.sleep(interval)
+
+
+class Served:
+    """An app served by ``tests.serve`` in a subprocess."""
+
+    def __init__(self, proc, port):
+        self.proc = proc
+        self.port = port
+        self.url = f'http://127.0.0.1:{port}'
+
+
+@pytest.fixture
+def serve(processes):
+    """Serve a .ini's app with waitress on a port from the OS."""
+
+    def start(ini):
+        proc = processes.start(sys.executable, '-m', 'tests.serve', ini, log_name='server')
+        log = proc.log_path
+
+        def port():
+            for line in open(log, encoding='utf-8', errors='replace'):
+                if line.startswith('PORT '):
+                    return int(line.split()[1])
+            assert proc.poll() is None, open(log).read()
+            return None
+
+        return Served(proc, wait_for(port, timeout=30, message='the server'))
+
+    return start
+
+
+@pytest.fixture(scope='session')
+def chromium(tmp_path_factory):
+    """A headless Chromium for the session, stopped by its pid at the end."""
+    from tests.browser import Chromium, find_chromium
+
+    if find_chromium() is None:
+        unavailable('chromium is not installed')
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        unavailable('playwright is not installed')
+    browser = Chromium(tmp_path_factory.mktemp('chromium-profile')).start()
+    yield browser
+    browser.stop()

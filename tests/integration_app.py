@@ -28,6 +28,17 @@ class Slow(Job):
         get_redis(self.registry).rpush(RAN, self.job_id)
 
 
+class Steps(Job):
+    """Progress without touching Redis (for the embedded default)."""
+
+    def perform(self, seconds, steps, fail_with=None):
+        for step in range(steps):
+            self.progress(step + 1, steps, f'step {step + 1} of {steps}')
+            time.sleep(seconds / steps)
+        if fail_with:
+            raise RuntimeError(fail_with)
+
+
 class Fails(Job):
     def perform(self, message):
         raise ValueError(message)
@@ -39,9 +50,37 @@ def create(request):
     return job_class.perform_later(request, *body.get('args', []))
 
 
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>immortus test page</title>
+<script src="%(script)s"></script></head>
+<body><p id="ready">ready</p><script>
+window.events = [];
+window.track = function (name, args, options) {
+  return Immortus.create('/create/' + name, {data: {args: args}})
+    .then(function (data) { events.push(['created', data]); return data; },
+          function (error) { events.push(['create-failed', error]); })
+    .then(function (info) {
+      return Immortus.verify(info, options || {polling: {interval: 100}}).then(
+        function (data) { events.push(['finished', data]); },
+        function (error) { events.push(['failed', error]); },
+        function (data) { events.push(['progress', data]); });
+    });
+};
+</script></body></html>
+"""
+
+
+def page(request):
+    script = request.static_url('pyramid_immortus:static/immortus.js')
+    request.response.text = PAGE % {'script': script}
+    return request.response
+
+
 def routes(config):
     config.add_route('create', '/create/{name}', request_method='POST')
     config.add_view(create, route_name='create', renderer='immortus')
+    config.add_route('page', '/page')
+    config.add_view(page, route_name='page')
 
 
 def main(global_config, **settings):

@@ -1,0 +1,478 @@
+/*!
+ * immortus.js: start a server job from a page and follow it to the end.
+ * The browser client of pyramid_immortus. No dependencies; needs `fetch`.
+ *
+ *   <script src="…/immortus.js"></script>      -> window.Immortus
+ *   const Immortus = require('…/immortus.js')  -> node
+ *   import Immortus from '…/immortus.mjs'      -> ES module
+ */
+(function (root, factory) {
+  'use strict';
+  var api = factory();
+  if (typeof module === 'object' && module && module.exports) {
+    module.exports = api;
+  }
+  // Also a global, so that immortus.mjs can re-export one implementation.
+  if (root && !root.Immortus) {
+    root.Immortus = api;
+  }
+})(typeof globalThis !== 'undefined' ? globalThis : this, function () {
+  'use strict';
+
+  var PENDING = 0;
+  var FULFILLED = 1;
+  var REJECTED = 2;
+  var STATES = ['queued', 'started', 'finished', 'failed', 'unknown'];
+
+  var schedule = typeof queueMicrotask === 'function'
+    ? queueMicrotask
+    : function (fn) { Promise.resolve().then(fn); };
+
+  function isFunction(x) { return typeof x === 'function'; }
+  function isObject(x) { return x !== null && (typeof x === 'object' || typeof x === 'function'); }
+  function assign(target) {
+    for (var i = 1; i < arguments.length; i++) {
+      var source = arguments[i];
+      if (source) {
+        for (var key in source) {
+          if (Object.prototype.hasOwnProperty.call(source, key)) { target[key] = source[key]; }
+        }
+      }
+    }
+    return target;
+  }
+
+  /**
+   * A Promises/A+ promise with progress notifications and cancellation.
+   * `then(onFulfilled, onRejected, onProgress)`; progress values pass on
+   * unchanged to derived promises and to promises that adopt this one.
+   */
+  function ImmortusPromise() {
+    this._state = PENDING;
+    this._value = undefined;
+    this._handlers = [];
+    this._parent = null;     // the promise this one was derived from by then()
+    this._adopted = null;    // the promise this one follows after resolve(p)
+    this._canceller = null;  // what cancel() calls on a root promise
+  }
+
+  function settle(promise, state, value) {
+    if (promise._state !== PENDING) { return; }
+    promise._state = state;
+    promise._value = value;
+    var handlers = promise._handlers;
+    promise._handlers = null;
+    schedule(function () {
+      for (var i = 0; i < handlers.length; i++) { runHandler(promise, handlers[i]); }
+    });
+  }
+
+  function notifyProgress(promise, value) {
+    if (promise._state !== PENDING) { return; }
+    var handlers = promise._handlers.slice();
+    schedule(function () {
+      for (var i = 0; i < handlers.length; i++) {
+        var handler = handlers[i];
+        if (isFunction(handler.onProgress)) {
+          try { handler.onProgress(value); } catch (e) { reportError(e); }
+        }
+        notifyProgress(handler.child, value);
+      }
+    });
+  }
+
+  function reportError(e) {
+    if (typeof console !== 'undefined' && console.error) { console.error(e); }
+  }
+
+  function runHandler(promise, handler) {
+    var callback = promise._state === FULFILLED ? handler.onFulfilled : handler.onRejected;
+    var child = handler.child;
+    if (!isFunction(callback)) {
+      settle(child, promise._state, promise._value);
+      return;
+    }
+    var result;
+    try {
+      result = callback(promise._value);
+    } catch (e) {
+      settle(child, REJECTED, e);
+      return;
+    }
+    resolvePromise(child, result);
+  }
+
+  // The Promises/A+ resolution procedure, [[Resolve]](promise, x), which
+  // also forwards progress from any thenable that reports it.
+  function resolvePromise(promise, x) {
+    if (promise._state !== PENDING || promise._resolving) { return; }
+    if (x === promise) {
+      settle(promise, REJECTED, new TypeError('a promise cannot resolve to itself'));
+      return;
+    }
+    if (!isObject(x)) {
+      settle(promise, FULFILLED, x);
+      return;
+    }
+    var then;
+    try {
+      then = x.then;
+    } catch (e) {
+      settle(promise, REJECTED, e);
+      return;
+    }
+    if (!isFunction(then)) {
+      settle(promise, FULFILLED, x);
+      return;
+    }
+    promise._resolving = true;
+    if (x instanceof ImmortusPromise) { promise._adopted = x; }
+    var called = false;
+    try {
+      then.call(x, function (y) {
+        if (called) { return; }
+        called = true;
+        promise._resolving = false;
+        resolvePromise(promise, y);
+      }, function (r) {
+        if (called) { return; }
+        called = true;
+        promise._resolving = false;
+        settle(promise, REJECTED, r);
+      }, function (progress) {
+        if (!called) { notifyProgress(promise, progress); }
+      });
+    } catch (e) {
+      if (!called) {
+        called = true;
+        promise._resolving = false;
+        settle(promise, REJECTED, e);
+      }
+    }
+  }
+
+  ImmortusPromise.prototype.then = function (onFulfilled, onRejected, onProgress) {
+    var child = new ImmortusPromise();
+    child._parent = this;
+    var handler = {
+      onFulfilled: onFulfilled, onRejected: onRejected, onProgress: onProgress, child: child
+    };
+    if (this._state === PENDING) {
+      this._handlers.push(handler);
+    } else {
+      var self = this;
+      schedule(function () { runHandler(self, handler); });
+    }
+    return child;
+  };
+
+  ImmortusPromise.prototype['catch'] = function (onRejected) {
+    return this.then(undefined, onRejected);
+  };
+
+  ImmortusPromise.prototype['finally'] = function (onFinally) {
+    if (!isFunction(onFinally)) { return this.then(onFinally, onFinally); }
+    return this.then(function (value) {
+      return ImmortusPromise.resolve(onFinally()).then(function () { return value; });
+    }, function (reason) {
+      return ImmortusPromise.resolve(onFinally()).then(function () { throw reason; });
+    });
+  };
+
+  /** Call `onProgress` with each progress notification; returns a derived promise. */
+  ImmortusPromise.prototype.progress = function (onProgress) {
+    return this.then(undefined, undefined, onProgress);
+  };
+
+  /**
+   * Stop the work behind this promise (polling, a request in flight): it,
+   * and every promise derived from it, rejects with `{error: "cancelled"}`.
+   * Returns true if there was pending work to cancel.
+   */
+  ImmortusPromise.prototype.cancel = function () {
+    if (this._state !== PENDING) { return false; }
+    if (this._adopted) { return this._adopted.cancel(); }
+    if (this._canceller) { this._canceller(); return true; }
+    if (this._parent) { return this._parent.cancel(); }
+    return false;
+  };
+
+  ImmortusPromise.resolve = function (value) {
+    if (value instanceof ImmortusPromise) { return value; }
+    var d = defer();
+    d.resolve(value);
+    return d.promise;
+  };
+
+  ImmortusPromise.reject = function (reason) {
+    var d = defer();
+    d.reject(reason);
+    return d.promise;
+  };
+
+  /**
+   * A new pending promise and the functions that settle it:
+   * `{promise, resolve, reject, notify}`.  `canceller`, if given, is what
+   * `promise.cancel()` calls.
+   */
+  function defer(canceller) {
+    var promise = new ImmortusPromise();
+    if (isFunction(canceller)) { promise._canceller = canceller; }
+    return {
+      promise: promise,
+      resolve: function (value) { resolvePromise(promise, value); },
+      reject: function (reason) {
+        if (!promise._resolving) { settle(promise, REJECTED, reason); }
+      },
+      notify: function (value) { notifyProgress(promise, value); }
+    };
+  }
+
+  // -- HTTP ---------------------------------------------------------------
+
+  function parseJSON(text) {
+    if (!text) { return undefined; }
+    try { return JSON.parse(text); } catch (e) { return undefined; }
+  }
+
+  // fetch() and read the body as JSON: {status, ok, data (undefined if not JSON)}
+  function request(url, init) {
+    return fetch(url, init).then(function (response) {
+      return response.text().then(function (text) {
+        return { status: response.status, ok: response.ok, data: parseJSON(text) };
+      });
+    });
+  }
+
+  function csrfToken(options) {
+    if (options.csrfToken) { return options.csrfToken; }
+    if (typeof document !== 'undefined' && document.querySelector) {
+      var meta = document.querySelector('meta[name="csrf-token"]');
+      if (meta) { return meta.getAttribute('content'); }
+    }
+    return null;
+  }
+
+  function errorMessage(e) {
+    return 'network error: ' + (e && e.message ? e.message : String(e));
+  }
+
+  // Ties an operation to options.signal and to promise.cancel(); calls
+  // onCancel once and tells whether the operation has been cancelled.
+  function cancellation(options, onCancel) {
+    var state = { cancelled: false, controller: null };
+    state.cancel = function () {
+      if (state.cancelled) { return; }
+      state.cancelled = true;
+      if (state.controller) { state.controller.abort(); }
+      onCancel();
+    };
+    var signal = options.signal;
+    if (signal) {
+      if (signal.aborted) {
+        state.cancelled = true;
+      } else {
+        signal.addEventListener('abort', state.cancel);
+        state.release = function () { signal.removeEventListener('abort', state.cancel); };
+      }
+    }
+    state.newController = function () {
+      state.controller = typeof AbortController === 'function' ? new AbortController() : null;
+      return state.controller ? state.controller.signal : undefined;
+    };
+    state.done = function () {
+      if (state.release) { state.release(); }
+    };
+    return state;
+  }
+
+  /**
+   * Start a job: POST (or `options.method`) `options.data` as JSON to `url`.
+   * Resolves with the answer's JSON (`{job_id, job_class}`) on 2xx; rejects
+   * with the JSON body (or `{}`) otherwise, and with `{error}` on a network
+   * error or cancel.
+   */
+  function create(url, options) {
+    options = options || {};
+    var state;
+    var d = defer(function () { state.cancel(); });
+    state = cancellation(options, function () {
+      d.reject({ error: 'cancelled' });
+    });
+    if (state.cancelled) {
+      d.reject({ error: 'cancelled' });
+      return d.promise;
+    }
+    var headers = assign({ Accept: 'application/json' }, options.headers);
+    var token = csrfToken(options);
+    if (token) { headers['X-CSRF-Token'] = token; }
+    var init = {
+      method: options.method || 'POST',
+      headers: headers,
+      credentials: options.credentials || 'same-origin',
+      signal: state.newController()
+    };
+    if (options.data !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(options.data);
+    }
+    request(url, init).then(function (answer) {
+      if (state.cancelled) { return; }
+      state.done();
+      if (answer.ok && answer.data !== undefined) {
+        d.resolve(answer.data);
+      } else if (answer.ok) {
+        d.reject({ error: 'the answer is not JSON' });
+      } else {
+        d.reject(isObject(answer.data) ? answer.data : {});
+      }
+    }, function (e) {
+      if (state.cancelled) { return; }
+      state.done();
+      d.reject({ error: errorMessage(e) });
+    });
+    return d.promise;
+  }
+
+  function verifyUrl(jobInfo, options) {
+    if (jobInfo.verify_job_url) { return jobInfo.verify_job_url; }
+    var base = options.verifyPath || Immortus.defaults.verifyPath;
+    var url = base.replace(/\/+$/, '') + '/' + encodeURIComponent(jobInfo.job_id);
+    if (jobInfo.job_class) { url += '/' + encodeURIComponent(jobInfo.job_class); }
+    return url;
+  }
+
+  function pollingOptions(options) {
+    var defaults = Immortus.defaults.polling;
+    return assign({}, defaults, options.polling);
+  }
+
+  /**
+   * Follow a job until it ends: GET its verify URL, the first request at
+   * once and each next one `polling.interval` ms after the previous answer.
+   * Notifies progress with each unfinished answer; resolves with the answer
+   * whose `completed` is true; rejects with one whose `failed` is true, with
+   * a non-2xx answer's body (or `{job_id}`), and with `{job_id, error}` on
+   * timeout, cancel, or a network error or 502/503/504 that persisted
+   * through `polling.retries` retries.
+   */
+  function verify(jobInfo, options) {
+    options = options || {};
+    var polling = pollingOptions(options);
+    var state;
+    var d = defer(function () { state.cancel(); });
+    if (!jobInfo || (!jobInfo.job_id && !jobInfo.verify_job_url)) {
+      d.reject({ error: 'missing job_id' });
+      return d.promise;
+    }
+    var jobId = jobInfo.job_id;
+    var url = verifyUrl(jobInfo, options);
+    var settled = false;
+    var retries = 0;
+    var timer = null;
+    var deadline = null;
+
+    function finish(outcome, value) {
+      if (settled) { return; }
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(deadline);
+      state.done();
+      if (outcome === FULFILLED) { d.resolve(value); } else { d.reject(value); }
+    }
+
+    state = cancellation(options, function () {
+      finish(REJECTED, { job_id: jobId, error: 'cancelled' });
+    });
+    if (state.cancelled) {
+      finish(REJECTED, { job_id: jobId, error: 'cancelled' });
+      return d.promise;
+    }
+    if (polling.timeout) {
+      deadline = setTimeout(function () {
+        if (state.controller) { state.controller.abort(); }
+        finish(REJECTED, { job_id: jobId, error: 'timeout' });
+      }, polling.timeout);
+    }
+
+    function next(delay) {
+      if (!settled) { timer = setTimeout(poll, delay); }
+    }
+
+    function retry(failure) {
+      if (retries >= polling.retries) {
+        finish(REJECTED, failure);
+        return;
+      }
+      retries += 1;
+      next(Math.min(polling.interval * Math.pow(2, retries), polling.maxBackoff));
+    }
+
+    function poll() {
+      if (settled) { return; }
+      var init = {
+        method: 'GET',
+        headers: { Accept: 'application/json' },
+        credentials: options.credentials || 'same-origin',
+        signal: state.newController()
+      };
+      request(url, init).then(function (answer) {
+        if (settled) { return; }
+        var data = answer.data;
+        if (answer.ok) {
+          if (!isObject(data)) {
+            finish(REJECTED, { job_id: jobId, error: 'the answer is not JSON' });
+          } else if (data.failed === true) {
+            finish(REJECTED, data);
+          } else if (data.completed === true) {
+            finish(FULFILLED, data);
+          } else {
+            retries = 0;
+            d.notify(data);
+            next(polling.interval);
+          }
+        } else if (answer.status === 502 || answer.status === 503 || answer.status === 504) {
+          retry(assign({ job_id: jobId }, isObject(data) ? data : null, {
+            error: (isObject(data) && data.error) || 'HTTP ' + answer.status
+          }));
+        } else {
+          finish(REJECTED, isObject(data) ? data : { job_id: jobId });
+        }
+      }, function (e) {
+        if (settled) { return; }
+        retry({ job_id: jobId, error: errorMessage(e) });
+      });
+    }
+
+    poll();
+    return d.promise;
+  }
+
+  /**
+   * One of "queued", "started", "finished", "failed", "unknown" for a
+   * verify answer (or rejection), for code that wants a switch.
+   */
+  function status(data) {
+    if (!isObject(data)) { return 'unknown'; }
+    if (STATES.indexOf(data.status) >= 0) { return data.status; }
+    if (data.completed === true) { return 'finished'; }
+    if (data.failed === true || data.error) { return 'failed'; }
+    if (data.completed === false) { return 'started'; }
+    return 'unknown';
+  }
+
+  var Immortus = {
+    version: '0.1.0',
+    defaults: {
+      verifyPath: '/immortus/verify',
+      polling: { interval: 500, retries: 3, timeout: null, maxBackoff: 30000 }
+    },
+    Promise: ImmortusPromise,
+    defer: defer,
+    create: create,
+    verify: verify,
+    status: status,
+    STATES: STATES.slice()
+  };
+  return Immortus;
+});

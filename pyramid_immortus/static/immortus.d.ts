@@ -1,0 +1,114 @@
+// Type declarations for immortus.js, the browser client of pyramid_immortus.
+
+export type JobState = 'queued' | 'started' | 'finished' | 'failed' | 'unknown';
+
+export interface Progress {
+  current: number;
+  total: number | null;
+  percent: number | null;
+  message: string | null;
+}
+
+/** What the create view answers (the `immortus` renderer). */
+export interface CreatedJob {
+  job_id: string;
+  job_class?: string;
+  [field: string]: unknown;
+}
+
+/** What a verify view answers; extra fields come from the strategy's meta. */
+export interface VerifyAnswer {
+  job_id: string;
+  completed: boolean;
+  failed?: boolean;
+  status?: JobState;
+  progress?: Progress;
+  meta?: Record<string, unknown>;
+  error?: string;
+  exception?: { type: string; message: string };
+  enqueued_at?: string | null;
+  started_at?: string | null;
+  ended_at?: string | null;
+  [field: string]: unknown;
+}
+
+/** Why a create or verify promise rejected. */
+export interface Rejection {
+  job_id?: string;
+  error?: string;
+  [field: string]: unknown;
+}
+
+export interface JobInfo {
+  job_id?: string;
+  job_class?: string;
+  verify_job_url?: string;
+}
+
+export interface PollingOptions {
+  /** ms from the previous answer to the next request (default 500) */
+  interval?: number;
+  /** retries of a network error or 502/503/504 (default 3) */
+  retries?: number;
+  /** ms after which the promise rejects with {error: "timeout"} */
+  timeout?: number | null;
+  /** the longest wait between retries, in ms (default 30000) */
+  maxBackoff?: number;
+}
+
+export interface VerifyOptions {
+  polling?: PollingOptions;
+  verifyPath?: string;
+  signal?: AbortSignal;
+  credentials?: RequestCredentials;
+}
+
+export interface CreateOptions {
+  method?: string;
+  data?: unknown;
+  csrfToken?: string;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  credentials?: RequestCredentials;
+}
+
+export declare class ImmortusPromise<T, P = unknown> implements PromiseLike<T> {
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
+    onProgress?: ((progress: P) => unknown) | null
+  ): ImmortusPromise<R1 | R2, P>;
+  catch<R = never>(onRejected?: ((reason: any) => R | PromiseLike<R>) | null): ImmortusPromise<T | R, P>;
+  finally(onFinally?: (() => unknown) | null): ImmortusPromise<T, P>;
+  progress(onProgress: (progress: P) => unknown): ImmortusPromise<T, P>;
+  /** Stop polling (or the request in flight); rejects with {error: "cancelled"}. */
+  cancel(): boolean;
+  static resolve<T>(value: T | PromiseLike<T>): ImmortusPromise<T>;
+  static reject<T = never>(reason: unknown): ImmortusPromise<T>;
+}
+
+export interface Deferred<T, P = unknown> {
+  promise: ImmortusPromise<T, P>;
+  resolve(value: T | PromiseLike<T>): void;
+  reject(reason: unknown): void;
+  notify(progress: P): void;
+}
+
+export interface ImmortusStatic {
+  version: string;
+  defaults: { verifyPath: string; polling: Required<PollingOptions> };
+  Promise: typeof ImmortusPromise;
+  STATES: JobState[];
+  defer<T = unknown, P = unknown>(canceller?: () => void): Deferred<T, P>;
+  create(url: string, options?: CreateOptions): ImmortusPromise<CreatedJob>;
+  verify(jobInfo: JobInfo, options?: VerifyOptions): ImmortusPromise<VerifyAnswer, VerifyAnswer>;
+  status(data: unknown): JobState;
+}
+
+declare const Immortus: ImmortusStatic;
+export default Immortus;
+export declare const create: ImmortusStatic['create'];
+export declare const verify: ImmortusStatic['verify'];
+export declare const status: ImmortusStatic['status'];
+export declare const defer: ImmortusStatic['defer'];
+export declare const defaults: ImmortusStatic['defaults'];

@@ -1,0 +1,372 @@
+// immortus.js against a real HTTP server on loopback (fetch is not stubbed).
+const test = require('node:test');
+const assert = require('node:assert');
+const http = require('node:http');
+const net = require('node:net');
+const Immortus = require('../../pyramid_immortus/static/immortus.js');
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A server answering from a script: `respond(req, n)` returns
+// {status, body, delay} for the n-th request (0-based).
+async function serve(respond) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', async () => {
+      const entry = { method: req.method, url: req.url, headers: req.headers, body,
+        received: performance.now() };
+      requests.push(entry);
+      const answer = respond(req, requests.length - 1, entry) || {};
+      if (answer.delay) { await sleep(answer.delay); }
+      const payload = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
+      entry.answered = performance.now();
+      res.writeHead(answer.status || 200, { 'Content-Type': 'application/json' });
+      res.end(payload);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  return {
+    base, requests,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
+  };
+}
+
+async function closedPort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function outcome(promise) {
+  const progress = [];
+  return new Promise((resolve) => {
+    promise.then(
+      (value) => resolve({ fulfilled: value, progress }),
+      (reason) => resolve({ rejected: reason, progress }),
+      (p) => progress.push(p));
+  });
+}
+
+const running = (n) => ({ body: { job_id: 'j1', completed: false, status: 'started', progress: { current: n } } });
+const done = { body: { job_id: 'j1', completed: true, status: 'finished' } };
+
+test('verify URL: verifyPath, job_class and encoding', async () => {
+  const srv = await serve(() => done);
+  try {
+    await Immortus.verify({ job_id: 'a b/c', job_class: 'My Job' },
+      { verifyPath: srv.base + '/jobs/verify/' });
+    assert.equal(srv.requests[0].url, '/jobs/verify/a%20b%2Fc/My%20Job');
+    const saved = Immortus.defaults.verifyPath;
+    Immortus.defaults.verifyPath = srv.base + '/default';
+    try {
+      await Immortus.verify({ job_id: 'x' });
+    } finally {
+      Immortus.defaults.verifyPath = saved;
+    }
+    assert.equal(srv.requests[1].url, '/default/x');
+    await Immortus.verify({ job_id: 'ignored', job_class: 'Ignored', verify_job_url: srv.base + '/custom/1' });
+    assert.equal(srv.requests[2].url, '/custom/1');
+    assert.equal(srv.requests[2].method, 'GET');
+    assert.equal(srv.requests[2].headers.accept, 'application/json');
+  } finally {
+    await srv.close();
+  }
+});
+
+test('polls at once, then interval ms after each answer, never overlapping', async () => {
+  const srv = await serve((req, n) => (n < 3 ? { ...running(n), delay: 80 } : done));
+  try {
+    const started = performance.now();
+    const result = await outcome(Immortus.verify({ job_id: 'j1' },
+      { verifyPath: srv.base, polling: { interval: 150 } }));
+    assert.deepEqual(result.fulfilled, done.body);
+    assert.deepEqual(result.progress.map((p) => p.progress.current), [0, 1, 2]);
+    assert.deepEqual(result.progress[0], running(0).body);
+    assert.ok(srv.requests[0].received - started < 100, 'the first request goes at once');
+    for (let i = 1; i < srv.requests.length; i++) {
+      const gap = srv.requests[i].received - srv.requests[i - 1].answered;
+      assert.ok(gap >= 140, `request ${i} came ${gap} ms after the previous answer`);
+      assert.ok(gap < 400, `request ${i} came ${gap} ms after the previous answer`);
+    }
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a 2xx answer with failed: true rejects with it', async () => {
+  const failed = { job_id: 'j1', completed: false, failed: true, error: 'ValueError: x' };
+  const srv = await serve((req, n) => (n === 0 ? running(0) : { body: failed }));
+  try {
+    const result = await outcome(Immortus.verify({ job_id: 'j1' },
+      { verifyPath: srv.base, polling: { interval: 10 } }));
+    assert.deepEqual(result.rejected, failed);
+    assert.equal(result.progress.length, 1);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a 404 rejects with its body and is not retried', async () => {
+  const body = { job_id: 'j1', status: 'unknown', error: 'unknown job' };
+  const srv = await serve(() => ({ status: 404, body }));
+  try {
+    const result = await outcome(Immortus.verify({ job_id: 'j1' }, { verifyPath: srv.base }));
+    assert.deepEqual(result.rejected, body);
+    await sleep(100);
+    assert.equal(srv.requests.length, 1);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a non-2xx answer that is not JSON rejects with {job_id}', async () => {
+  const srv = await serve(() => ({ status: 500, body: '<html>oops</html>' }));
+  try {
+    const result = await outcome(Immortus.verify({ job_id: 'j1' }, { verifyPath: srv.base }));
+    assert.deepEqual(result.rejected, { job_id: 'j1' });
+    assert.equal(srv.requests.length, 1);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a 2xx answer that is not JSON rejects', async () => {
+  const srv = await serve(() => ({ status: 200, body: 'not json' }));
+  try {
+    const result = await outcome(Immortus.verify({ job_id: 'j1' }, { verifyPath: srv.base }));
+    assert.equal(result.rejected.job_id, 'j1');
+    assert.match(result.rejected.error, /not JSON/);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('no job_id rejects at once and sends nothing', async () => {
+  const srv = await serve(() => done);
+  try {
+    for (const info of [undefined, {}, { job_class: 'X' }]) {
+      const result = await outcome(Immortus.verify(info, { verifyPath: srv.base }));
+      assert.deepEqual(result.rejected, { error: 'missing job_id' });
+    }
+    assert.equal(srv.requests.length, 0);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('503 is retried with backoff, then the job is seen to complete', async () => {
+  const srv = await serve((req, n) => (n < 2 ? { status: 503, body: { job_id: 'j1', error: 'backend unavailable' } } : done));
+  try {
+    const result = await outcome(Immortus.verify({ job_id: 'j1' },
+      { verifyPath: srv.base, polling: { interval: 20, retries: 3 } }));
+    assert.deepEqual(result.fulfilled, done.body);
+    assert.equal(srv.requests.length, 3);
+    const first = srv.requests[1].received - srv.requests[0].answered;
+    const second = srv.requests[2].received - srv.requests[1].answered;
+    assert.ok(second > first * 1.5, `backoff grows: ${first} ms then ${second} ms`);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('502/503/504 that persist reject after the retries, with the body', async () => {
+  for (const status of [502, 503, 504]) {
+    const srv = await serve(() => ({ status, body: { error: 'backend unavailable', detail: 'd' } }));
+    try {
+      const result = await outcome(Immortus.verify({ job_id: 'j1' },
+        { verifyPath: srv.base, polling: { interval: 5, retries: 2 } }));
+      assert.deepEqual(result.rejected, { job_id: 'j1', error: 'backend unavailable', detail: 'd' });
+      assert.equal(srv.requests.length, 3);
+    } finally {
+      await srv.close();
+    }
+  }
+});
+
+test('a network error is retried, then rejects with {job_id, error}', async () => {
+  const port = await closedPort();
+  const result = await outcome(Immortus.verify({ job_id: 'j1' },
+    { verifyPath: `http://127.0.0.1:${port}/v`, polling: { interval: 5, retries: 2 } }));
+  assert.equal(result.rejected.job_id, 'j1');
+  assert.match(result.rejected.error, /^network error/);
+});
+
+test('timeout rejects and no request follows', async () => {
+  const srv = await serve(() => running(1));
+  try {
+    const result = await outcome(Immortus.verify({ job_id: 'j1' },
+      { verifyPath: srv.base, polling: { interval: 30, timeout: 200 } }));
+    assert.deepEqual(result.rejected, { job_id: 'j1', error: 'timeout' });
+    const count = srv.requests.length;
+    assert.ok(count >= 2);
+    await sleep(150);
+    assert.equal(srv.requests.length, count);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('cancel() on a derived promise stops polling', async () => {
+  const srv = await serve(() => running(1));
+  try {
+    const derived = Immortus.verify({ job_id: 'j1' }, { verifyPath: srv.base, polling: { interval: 20 } })
+      .then((x) => x);
+    const result = outcome(derived.then((x) => x));
+    await sleep(100);
+    assert.equal(derived.cancel(), true);
+    assert.deepEqual((await result).rejected, { job_id: 'j1', error: 'cancelled' });
+    const count = srv.requests.length;
+    await sleep(100);
+    assert.equal(srv.requests.length, count);
+    assert.equal(derived.cancel(), false);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('an AbortSignal stops polling; an aborted one sends nothing', async () => {
+  const srv = await serve(() => ({ ...running(1), delay: 50 }));
+  try {
+    const controller = new AbortController();
+    const result = outcome(Immortus.verify({ job_id: 'j1' },
+      { verifyPath: srv.base, polling: { interval: 10 }, signal: controller.signal }));
+    await sleep(120);
+    controller.abort();
+    assert.deepEqual((await result).rejected, { job_id: 'j1', error: 'cancelled' });
+    const count = srv.requests.length;
+    await sleep(120);
+    assert.equal(srv.requests.length, count);
+    const again = await outcome(Immortus.verify({ job_id: 'j2' },
+      { verifyPath: srv.base, signal: controller.signal }));
+    assert.deepEqual(again.rejected, { job_id: 'j2', error: 'cancelled' });
+    assert.equal(srv.requests.length, count);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('create posts JSON with the CSRF token and resolves with the answer', async () => {
+  const srv = await serve(() => ({ body: { job_id: 'j9', job_class: 'Add' } }));
+  try {
+    const job = await Immortus.create(srv.base + '/create', { data: { a: 1 }, csrfToken: 'tok' });
+    assert.deepEqual(job, { job_id: 'j9', job_class: 'Add' });
+    const req = srv.requests[0];
+    assert.equal(req.method, 'POST');
+    assert.equal(req.headers['x-csrf-token'], 'tok');
+    assert.equal(req.headers['content-type'], 'application/json');
+    assert.equal(req.headers.accept, 'application/json');
+    assert.deepEqual(JSON.parse(req.body), { a: 1 });
+    await Immortus.create(srv.base + '/put', { method: 'PUT' });
+    assert.equal(srv.requests[1].method, 'PUT');
+    assert.equal(srv.requests[1].headers['x-csrf-token'], undefined);
+    assert.equal(srv.requests[1].body, '');
+  } finally {
+    await srv.close();
+  }
+});
+
+test('create rejects with the body of a non-2xx answer, or {}', async () => {
+  const srv = await serve((req) => (req.url === '/json'
+    ? { status: 503, body: { error: 'backend unavailable' } }
+    : { status: 500, body: 'Internal Server Error' }));
+  try {
+    assert.deepEqual((await outcome(Immortus.create(srv.base + '/json'))).rejected,
+      { error: 'backend unavailable' });
+    assert.deepEqual((await outcome(Immortus.create(srv.base + '/html'))).rejected, {});
+  } finally {
+    await srv.close();
+  }
+  const port = await closedPort();
+  const result = await outcome(Immortus.create(`http://127.0.0.1:${port}/create`));
+  assert.match(result.rejected.error, /^network error/);
+});
+
+test("the Rails documentation's chain: create, then verify with progress", async () => {
+  const srv = await serve((req, n) => {
+    if (req.method === 'POST') { return { body: { job_id: 'j1', job_class: 'Add' } }; }
+    return n < 3 ? running(n) : done;
+  });
+  try {
+    const log = [];
+    const created = (data) => { log.push(`Job ${data.job_id} created successfully`); return data; };
+    const failedToCreate = () => log.push('Job failed to create');
+    const finished = (data) => log.push(`Job ${data.job_id} finished successfully`);
+    const failed = (data) => log.push(`Job ${data.job_id} failed to perform`);
+    const inProgress = (data) => log.push(`Job ${data.job_id} is still executing ...`);
+    await Immortus.create(srv.base + '/create_job')
+      .then(created, failedToCreate)
+      .then((info) => Immortus.verify(info, { verifyPath: srv.base + '/immortus/verify', polling: { interval: 10 } })
+        .then(finished, failed, inProgress));
+    assert.deepEqual(log, [
+      'Job j1 created successfully',
+      'Job j1 is still executing ...',
+      'Job j1 is still executing ...',
+      'Job j1 finished successfully',
+    ]);
+    assert.equal(srv.requests[1].url, '/immortus/verify/j1/Add');
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a failed create flows into verify as a rejection, sending nothing', async () => {
+  const srv = await serve(() => ({ status: 500, body: {} }));
+  try {
+    const log = [];
+    await Immortus.create(srv.base + '/create_job')
+      .then((d) => d, () => { log.push('Job failed to create'); })
+      .then((info) => Immortus.verify(info).then(null, (e) => log.push(e.error)));
+    assert.deepEqual(log, ['Job failed to create', 'missing job_id']);
+    assert.equal(srv.requests.length, 1);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('native promises interoperate: await, Promise.resolve, adoption with progress', async () => {
+  const seenUrls = {};
+  const srv = await serve((req) => {
+    seenUrls[req.url] = (seenUrls[req.url] || 0) + 1;
+    return seenUrls[req.url] <= 2 ? running(seenUrls[req.url]) : done;
+  });
+  try {
+    const opts = { verifyPath: srv.base, polling: { interval: 10 } };
+    assert.deepEqual(await Immortus.verify({ job_id: 'a' }, opts), done.body);
+    assert.deepEqual(await Promise.resolve(Immortus.verify({ job_id: 'b' }, opts)), done.body);
+    const d = Immortus.defer();
+    const result = outcome(d.promise);
+    d.resolve(Immortus.verify({ job_id: 'c' }, opts));
+    const adopted = await result;
+    assert.deepEqual(adopted.fulfilled, done.body);
+    assert.equal(adopted.progress.length, 2);
+    const seen = [];
+    await Immortus.verify({ job_id: 'd' }, opts).progress((p) => seen.push(p.status))
+      .finally(() => seen.push('finally'));
+    assert.deepEqual(seen, ['started', 'started', 'finally']);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('Immortus.status names one of the five states', () => {
+  assert.equal(Immortus.status({ status: 'queued', completed: false }), 'queued');
+  assert.equal(Immortus.status({ completed: true }), 'finished');
+  assert.equal(Immortus.status({ completed: false }), 'started');
+  assert.equal(Immortus.status({ failed: true }), 'failed');
+  assert.equal(Immortus.status({ job_id: 'x', status: 'unknown', error: 'unknown job' }), 'unknown');
+  assert.equal(Immortus.status({ error: 'timeout' }), 'failed');
+  assert.equal(Immortus.status(undefined), 'unknown');
+  assert.deepEqual(Immortus.STATES, ['queued', 'started', 'finished', 'failed', 'unknown']);
+});
+
+test('the ES module exports the same implementation', async () => {
+  const mod = await import('../../pyramid_immortus/static/immortus.mjs');
+  assert.equal(typeof mod.default.verify, 'function');
+  assert.equal(mod.verify, mod.default.verify);
+  assert.equal(mod.ImmortusPromise, mod.default.Promise);
+});

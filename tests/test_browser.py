@@ -1,0 +1,60 @@
+"""immortus.js in a real headless Chromium, against a real Pyramid app
+served by waitress on loopback (the embedded default: no Redis)."""
+import pytest
+
+from tests.conftest import write_ini
+
+
+@pytest.fixture
+def page(tmp_path, serve, chromium):
+    ini = write_ini(tmp_path / 'browser.ini', {'immortus.queue_adapter': 'async',
+                                               'immortus.progress_interval': '0'})
+    server = serve(ini)
+    tab = chromium.new_page()
+    tab.goto(server.url + '/page')
+    tab.wait_for_selector('#ready')
+    yield tab
+    tab.close()
+
+
+def run(page, script, count_until):
+    page.evaluate(script)
+    page.wait_for_function(count_until, timeout=20000)
+    return page.evaluate('window.events')
+
+
+def test_progress_then_completion(page):
+    events = run(page, "track('Steps', [1.0, 5])",
+                 "window.events.some(e => e[0] === 'finished' || e[0] === 'failed')")
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == 'created' and kinds[-1] == 'finished'
+    progress = [data for kind, data in events if kind == 'progress']
+    assert len(progress) >= 2
+    currents = [p['progress']['current'] for p in progress if 'progress' in p]
+    assert currents == sorted(currents) and currents[-1] >= 2
+    finished = events[-1][1]
+    assert finished['completed'] is True and finished['status'] == 'finished'
+    assert finished['progress']['percent'] == 100.0
+    assert finished['job_id'] == events[0][1]['job_id']
+
+
+def test_progress_then_failure_reaches_the_reject_path(page):
+    events = run(page, "track('Steps', [0.6, 3, 'disk full'])",
+                 "window.events.some(e => e[0] === 'finished' || e[0] === 'failed')")
+    assert [k for k, _ in events if k != 'progress'] == ['created', 'failed']
+    assert any(k == 'progress' for k, _ in events)
+    failure = events[-1][1]
+    assert failure['failed'] is True and failure['status'] == 'failed'
+    assert failure['error'] == 'RuntimeError: disk full'
+    assert failure['exception'] == {'type': 'RuntimeError', 'message': 'disk full'}
+    assert failure['progress']['current'] == 3
+
+
+def test_an_error_status_is_reported_through_reject(page):
+    result = page.evaluate("""() => Immortus.verify({job_id: 'never-seen'})
+        .then(() => 'resolved', (e) => ({rejected: e, state: Immortus.status(e)}))""")
+    assert result == {'rejected': {'job_id': 'never-seen', 'status': 'unknown',
+                                   'error': 'unknown job'}, 'state': 'unknown'}
+    result = page.evaluate("""() => Immortus.verify({job_id: 'bad id!'})
+        .then(() => 'resolved', (e) => e)""")
+    assert result['error'] == 'malformed job id'

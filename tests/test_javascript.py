@@ -1,0 +1,29 @@
+"""Run the node tests of immortus.js (its logic and the Promises/A+ suite)."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT, unavailable
+
+JS_TESTS = os.path.join(ROOT, 'tests', 'js')
+
+
+@pytest.fixture(scope='module')
+def node():
+    path = shutil.which('node')
+    if path is None:
+        unavailable('node is not installed')
+    if not os.path.isdir(os.path.join(JS_TESTS, 'node_modules', 'promises-aplus-tests')):
+        unavailable('run "npm ci" in tests/js (python tests/services.py does)')
+    return path
+
+
+@pytest.mark.parametrize('test_file', ['client.test.js', 'aplus.test.js'])
+def test_node(node, test_file):
+    result = subprocess.run([node, '--test', test_file], cwd=JS_TESTS,
+                            capture_output=True, text=True, timeout=300)
+    summary = [line for line in result.stdout.splitlines() if line.startswith('# ')]
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert '# fail 0' in summary and not any(s == '# pass 0' for s in summary), summary
