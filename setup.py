@@ -25,6 +25,7 @@ testing_extras = [
     'pyramid_tm',
     'transaction',
     'hypothesis',
+    'playwright',
 ]
 
 setup(
