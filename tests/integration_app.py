@@ -52,6 +52,7 @@ def create(request):
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>immortus test page</title>
+<meta name="csrf-token" content="page-token">
 <script src="%(script)s"></script></head>
 <body><p id="ready">ready</p><script>
 window.events = [];
@@ -76,7 +77,14 @@ def page(request):
     return request.response
 
 
+def echo(request):
+    return {'csrf': request.headers.get('X-CSRF-Token'),
+            'content_type': request.content_type, 'body': request.text}
+
+
 def routes(config):
+    config.add_route('echo', '/echo')
+    config.add_view(echo, route_name='echo', renderer='json')
     config.add_route('create', '/create/{name}', request_method='POST')
     config.add_view(create, route_name='create', renderer='immortus')
     config.add_route('page', '/page')

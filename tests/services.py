@@ -5,6 +5,7 @@ apt-get and started when missing), Chromium (apt-get), node and the npm
 test tools (``npm ci`` in tests/js).  Everything else the tests need is a
 Python package of the ``testing`` extra.
 """
+import json
 import os
 import shutil
 import socket
@@ -73,14 +74,24 @@ def ensure_chromium():
     apt_install('chromium')
 
 
+JS_TESTS = os.path.join(ROOT, 'tests', 'js')
+
+
+def missing_npm_packages():
+    """The devDependencies of tests/js that are not installed."""
+    with open(os.path.join(JS_TESTS, 'package.json')) as f:
+        wanted = json.load(f)['devDependencies']
+    return [name for name in wanted
+            if not os.path.isdir(os.path.join(JS_TESTS, 'node_modules', name))]
+
+
 def ensure_node():
     if shutil.which('node') is None or shutil.which('npm') is None:
         apt_install('nodejs', 'npm')
-    js = os.path.join(ROOT, 'tests', 'js')
-    if os.path.isdir(os.path.join(js, 'node_modules', 'promises-aplus-tests')):
+    if not missing_npm_packages():
         say('npm test tools are installed')
         return
-    run('npm', 'ci', '--no-audit', '--no-fund', cwd=js)
+    run('npm', 'ci', '--no-audit', '--no-fund', cwd=JS_TESTS)
 
 
 def main():

@@ -58,3 +58,18 @@ def test_an_error_status_is_reported_through_reject(page):
     result = page.evaluate("""() => Immortus.verify({job_id: 'bad id!'})
         .then(() => 'resolved', (e) => e)""")
     assert result['error'] == 'malformed job id'
+
+
+def test_create_sends_the_csrf_token_of_the_page(page):
+    echoed = page.evaluate("() => Immortus.create('/echo', {data: {x: 1}})")
+    assert echoed == {'csrf': 'page-token', 'content_type': 'application/json',
+                      'body': '{"x":1}'}
+    echoed = page.evaluate("() => Immortus.create('/echo', {csrfToken: 'explicit'})")
+    assert echoed['csrf'] == 'explicit'
+
+
+def test_the_es_module_loads_in_the_browser(page):
+    assert page.evaluate("""async () => {
+        const mod = await import('/immortus-static/immortus.mjs');
+        return typeof mod.default.verify === 'function' && mod.create === mod.default.create;
+    }""") is True

@@ -1,3 +1,6 @@
+import sys
+import types
+
 import pytest
 from pyramid.exceptions import ConfigurationConflictError, ConfigurationError
 from zope.interface.verify import verifyObject
@@ -274,3 +277,59 @@ def test_add_immortus_jobs_twice_conflicts(make_config):
     config.add_immortus_jobs('tests.test_config.routes')
     with pytest.raises(ConfigurationConflictError):
         config.commit()
+
+
+class DummyVenusian:
+    def __init__(self):
+        self.attached = []
+
+    def attach(self, wrapped, callback, category=None, depth=1):
+        self.attached.append((wrapped, callback, category))
+        return types.SimpleNamespace(module=sys.modules[__name__])
+
+
+class DummyScanner:
+    def __init__(self, config):
+        self.config = config
+
+
+def test_decorators_only_attach_a_callback_at_import(make_config):
+    from pyramid_immortus import strategy_config, tracking_strategy
+
+    venusian = DummyVenusian()
+    decorator = tracking_strategy('seed_style')
+    decorator.venusian = venusian
+    assert decorator(Other) is Other
+    registering = strategy_config('dummy')
+    registering.venusian = venusian
+    assert registering(GlobalStrategy) is GlobalStrategy
+    assert [(w, c) for w, _, c in venusian.attached] == [
+        (Other, 'pyramid'), (GlobalStrategy, 'pyramid')]
+
+    config = make_config()
+    config.add_immortus_job(Other)
+    config.scan('tests.scanned.strategies')
+    # the scan runs the callbacks: only then is anything registered
+    for wrapped, callback, _ in venusian.attached:
+        callback(DummyScanner(config), wrapped.__name__, wrapped)
+    config.commit()
+    assert isinstance(find_tracking_strategy(config.registry, Other), SeedStyleStrategy)
+    assert isinstance(config.registry.getUtility(IJobTrackingStrategy, 'dummy'), GlobalStrategy)
+
+
+def test_job_subclass_attaches_its_registration_callback():
+    venusian = DummyVenusian()
+
+    class Base(Job):
+        abstract = True
+
+    Base.venusian = venusian
+
+    class Concrete(Base):
+        def perform(self):
+            pass
+
+    class StillAbstract(Base):
+        abstract = True
+
+    assert [(w, c) for w, _, c in venusian.attached] == [(Concrete, 'pyramid')]

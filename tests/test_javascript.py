@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT, unavailable
+from tests.services import missing_npm_packages
 
 JS_TESTS = os.path.join(ROOT, 'tests', 'js')
 
@@ -15,12 +16,12 @@ def node():
     path = shutil.which('node')
     if path is None:
         unavailable('node is not installed')
-    if not os.path.isdir(os.path.join(JS_TESTS, 'node_modules', 'promises-aplus-tests')):
+    if missing_npm_packages():
         unavailable('run "npm ci" in tests/js (python tests/services.py does)')
     return path
 
 
-@pytest.mark.parametrize('test_file', ['client.test.js', 'aplus.test.js'])
+@pytest.mark.parametrize('test_file', ['client.test.js', 'aplus.test.js', 'types.test.js'])
 def test_node(node, test_file):
     result = subprocess.run([node, '--test', test_file], cwd=JS_TESTS,
                             capture_output=True, text=True, timeout=300)

@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 import redis
@@ -69,13 +70,32 @@ def test_job_runs_in_a_worker_and_verify_follows_it(rq_app, processes, redis_db)
     assert 86000 < ttl <= 86400
 
 
-def test_failing_job_reports_failed_with_its_error(rq_app, processes):
-    app, ini = rq_app
+STRATEGIES = ['rq', 'redis']
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+def test_each_state_through_each_redis_strategy(make_app, redis_db, processes, strategy):
+    app, ini = make_app(**{'immortus.tracking_strategy': strategy})
+    assert verify(app, 'never-enqueued', status=404)['status'] == 'unknown'
+    job_id = create(app, 'Add', 1, 2)['job_id']
+    queued = verify(app, job_id)
+    assert (queued['status'], queued['completed'], queued['failed']) == ('queued', False, False)
+    assert queued['enqueued_at'] and queued['started_at'] is None
+    run_burst(processes, ini)
+    done = verify(app, job_id)
+    assert (done['status'], done['completed'], done['failed']) == ('finished', True, False)
+    assert done['enqueued_at'] <= done['started_at'] <= done['ended_at']
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+def test_failing_job_reports_failed_with_its_error(make_app, redis_db, processes, strategy):
+    app, ini = make_app(**{'immortus.tracking_strategy': strategy})
     job_id = create(app, 'Fails', 'bad input')['job_id']
     run_burst(processes, ini)
     data = verify(app, job_id)
     assert data['status'] == 'failed' and data['failed'] is True
-    assert data['completed'] is False and data['rq_status'] == 'failed'
+    assert data['completed'] is False and data['ended_at']
+    assert data.get('rq_status', 'failed') == 'failed'
     assert data['error'] == 'ValueError: bad input'
     assert data['exception'] == {'type': 'ValueError', 'message': 'bad input'}
     assert 'Traceback' not in str(data)
@@ -119,6 +139,32 @@ def test_killed_worker_host_reports_failed(make_app, redis_db, processes, strate
     assert data['exception']['type'] == 'WorkerLost'
 
 
+def test_a_job_cancelled_in_rq_reads_failed(rq_app, redis_db):
+    from rq.job import Job as RQJob
+
+    app, _ = rq_app
+    job_id = create(app, 'Add', 1, 2)['job_id']
+    RQJob.fetch(job_id, connection=redis_db).cancel()
+    data = verify(app, job_id)
+    assert data['status'] == 'failed' and data['rq_status'] == 'canceled'
+    assert data['exception']['type'] == 'Cancelled'
+    assert data['completed'] is False
+
+
+@pytest.mark.parametrize('strategy, key', [('rq', 'rq:job:'), ('redis', 'immortus:job:')])
+def test_records_expire_after_status_ttl(make_app, redis_db, processes, strategy, key):
+    app, ini = make_app(**{'immortus.tracking_strategy': strategy,
+                           'immortus.status_ttl': '2'})
+    job_id = create(app, 'Add', 1, 2)['job_id']
+    run_burst(processes, ini)
+    assert verify(app, job_id)['completed'] is True
+    assert 0 < redis_db.ttl(key + job_id) <= 2
+    wait_for(lambda: verify(app, job_id, status='*')['status'] == 'unknown'
+             if 'status' in verify(app, job_id, status='*') else False,
+             timeout=5, message='expiry')
+    assert verify(app, job_id, status=404)['error'] == 'unknown job'
+
+
 def test_unknown_job_is_404(rq_app):
     app, _ = rq_app
     assert verify(app, 'no-such-job', status=404) == {
@@ -153,6 +199,21 @@ def test_sigterm_lets_the_current_job_finish(rq_app, processes, redis_db):
     os.kill(worker.pid, signal.SIGTERM)
     assert worker.wait(30) == 0
     assert verify(app, job_id)['status'] == 'finished'
+
+
+def test_second_sigint_stops_at_once(rq_app, processes, redis_db):
+    app, ini = rq_app
+    job_id = create(app, 'Slow', 30, 30)['job_id']
+    worker = processes.worker(ini, '--job-monitoring-interval', '1', '--lease-grace', '1')
+    wait_for(lambda: verify(app, job_id)['status'] == 'started', message='start')
+    os.kill(worker.pid, signal.SIGINT)
+    time.sleep(1.5)  # rq ignores a second signal within 1 s of the first
+    os.kill(worker.pid, signal.SIGINT)
+    worker.wait(10)
+    # the job did not run to its end, and does not read "started" for ever
+    data = wait_for(lambda: (lambda d: d if d['status'] == 'failed' else None)(
+        verify(app, job_id)), timeout=10, message='failed')
+    assert data['completed'] is False
 
 
 def commandstats(client):

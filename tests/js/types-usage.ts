@@ -1,0 +1,24 @@
+// Type-checked by types.test.js: the declarations describe the real API.
+import Immortus, { verify, type VerifyAnswer, type JobState } from '../../pyramid_immortus/static/immortus';
+
+const controller = new AbortController();
+const promise = Immortus.create('/jobs', { data: { id: 1 }, csrfToken: 't' })
+  .then((job) => verify(job, { polling: { interval: 800, retries: 2, timeout: 60000 }, signal: controller.signal }))
+  .then((data: VerifyAnswer) => data.completed, (error) => error.error as string);
+
+Immortus.verify({ job_id: 'x', job_class: 'Y' }).then(
+  (done) => done.status,
+  (failed) => failed,
+  (progress) => progress.progress?.percent);
+
+const cancelled: boolean = promise.cancel();
+const state: JobState = Immortus.status({ completed: true });
+const d = Immortus.defer<number, string>();
+d.notify('half');
+d.resolve(1);
+d.promise.progress((p: string) => p.length).finally(() => undefined);
+async function awaited(): Promise<boolean> {
+  const answer = await Immortus.verify({ job_id: 'z' });
+  return answer.completed && cancelled && state === 'finished';
+}
+void awaited;
