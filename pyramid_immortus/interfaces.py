@@ -20,6 +20,10 @@ class ITrackingCallbacks(Interface):
     """Optional callbacks of a tracking strategy, one per job event.
 
     An exception raised by a callback is logged and does not stop the job.
+    Strategies may also offer ``job_owner(job_id, owner)`` (who enqueued
+    it), ``job_discarded(job_id)`` (the adapter could not enqueue it) and
+    ``job_heartbeat(job_id, deadline)`` (``immortus-worker`` promises its
+    next heartbeat before ``deadline``, a POSIX time).
     """
 
     def job_enqueued(job_id):

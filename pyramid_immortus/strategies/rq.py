@@ -91,6 +91,15 @@ class RQStrategy(ReportingStrategy):
 
     # -- writing (rq records the states itself) --------------------------
 
+    def job_enqueued(self, job_id):
+        """Nothing to do: rq records it."""
+
+    def job_started(self, job_id):
+        """Nothing to do: rq records it."""
+
+    def job_finished(self, job_id):
+        """Nothing to do: rq records it."""
+
     def _set(self, job_id, field, value):
         with backend_errors():
             self.connection.hset(self.key(job_id), field, json.dumps(value))

@@ -1,0 +1,119 @@
+"""The redis and rq strategies on a real Redis, driven directly."""
+import time
+
+import pytest
+from zope.interface.verify import verifyObject
+
+from pyramid_immortus import UnknownJob
+from pyramid_immortus.interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
+from pyramid_immortus.strategies.redis import RedisStrategy
+from pyramid_immortus.strategies.rq import RQStrategy
+
+
+class Clock:
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def strategy(redis_db, clock):
+    return RedisStrategy(redis_db, ttl=60, max_age=600, clock=clock)
+
+
+def test_provides_its_interfaces(strategy, redis_db):
+    for iface in (IJobTrackingStrategy, ITrackingCallbacks, IStatusReport):
+        assert verifyObject(iface, strategy)
+        assert verifyObject(iface, RQStrategy(redis_db))
+
+
+def test_states_and_expiry(strategy, redis_db):
+    strategy.job_enqueued('a')
+    assert strategy.report('a')['status'] == 'queued'
+    assert 590 < redis_db.ttl('immortus:job:a') <= 600
+    strategy.job_started('a')
+    strategy.job_progress('a', 1, 3, 'one')
+    strategy.job_meta('a', {'k': [1, 2]})
+    report = strategy.report('a')
+    assert report['status'] == 'started'
+    assert report['progress'] == {'current': 1, 'total': 3, 'percent': 33.3, 'message': 'one'}
+    assert report['meta'] == {'k': [1, 2]}
+    strategy.job_finished('a')
+    assert strategy.completed('a') is True
+    assert 50 < redis_db.ttl('immortus:job:a') <= 60
+    strategy.job_heartbeat('a', time.time() + 5)  # rq heartbeats once more at the end
+    assert 50 < redis_db.ttl('immortus:job:a') <= 60
+    strategy.job_enqueued('b')
+    strategy.job_failed('b', ZeroDivisionError('division by zero'))
+    report = strategy.report('b')
+    assert report['error'] == 'ZeroDivisionError: division by zero'
+    assert report['failed'] is True and report['ended_at']
+
+
+def test_a_write_to_an_unknown_job_is_bounded(strategy, redis_db):
+    strategy.job_progress('ghost', 1, None, None)
+    assert 0 < redis_db.ttl('immortus:job:ghost') <= 600
+
+
+def test_jobs_that_never_end_expire_after_max_age(redis_db, clock):
+    strategy = RedisStrategy(redis_db, ttl=60, max_age=1, clock=clock)
+    strategy.job_enqueued('stuck')
+    strategy.job_started('stuck')
+    assert strategy.report('stuck')['status'] == 'started'
+    time.sleep(1.2)
+    with pytest.raises(UnknownJob):
+        strategy.report('stuck')
+
+
+def test_a_started_job_whose_lease_ran_out_is_failed(strategy, clock):
+    strategy.job_enqueued('a')
+    strategy.job_started('a')
+    strategy.job_heartbeat('a', clock.now + 10)
+    clock.now += 9
+    assert strategy.report('a')['status'] == 'started'
+    clock.now += 2
+    report = strategy.report('a')
+    assert report['status'] == 'failed' and report['exception']['type'] == 'WorkerLost'
+
+
+def test_discarded_and_owner(strategy):
+    strategy.job_enqueued('a')
+    strategy.job_owner('a', 'alice')
+    assert strategy.owner('a') == 'alice'
+    strategy.job_discarded('a')
+    with pytest.raises(UnknownJob):
+        strategy.report('a')
+    assert strategy.owner('a') is None
+
+
+def test_report_many_in_one_round_trip(strategy, redis_db):
+    for job_id in ('a', 'b'):
+        strategy.job_enqueued(job_id)
+    strategy.job_finished('b')
+    reports = strategy.report_many(['a', 'b', 'c'])
+    assert reports['a']['status'] == 'queued' and reports['b']['completed'] is True
+    assert isinstance(reports['c'], UnknownJob)
+
+
+def test_rq_strategy_falls_back_to_rqs_own_lease(redis_db, clock):
+    from rq.utils import utcformat
+    from datetime import datetime, timezone
+
+    strategy = RQStrategy(redis_db, clock=clock)
+    beat = datetime.fromtimestamp(clock.now, timezone.utc)
+    redis_db.hset('rq:job:plain', mapping={'status': 'started', 'last_heartbeat': utcformat(beat)})
+    clock.now += 89
+    assert strategy.report('plain')['status'] == 'started'
+    clock.now += 2
+    assert strategy.report('plain')['exception']['type'] == 'WorkerLost'
+    redis_db.hset('rq:job:odd', mapping={'status': 'stopped'})
+    report = strategy.report('odd')
+    assert report['status'] == 'failed' and report['exception']['type'] == 'Stopped'
+    assert report['rq_status'] == 'stopped'
