@@ -1,6 +1,6 @@
 import os
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 here = os.path.abspath(os.path.dirname(__file__))
 with open(os.path.join(here, 'README.md'), encoding='utf-8') as f:
@@ -38,12 +38,12 @@ setup(
     classifiers=[
         'Framework :: Pyramid',
         'Programming Language :: Python :: 3',
-        'License :: OSI Approved :: MIT License',
         'Topic :: Internet :: WWW/HTTP :: WSGI',
     ],
     keywords='pyramid jobs rq redis background progress polling',
     license='MIT',
-    packages=find_packages(exclude=['tests', 'tests.*', 'example', 'bench']),
+    packages=find_namespace_packages(include=['pyramid_immortus', 'pyramid_immortus.*']),
+    package_data={'pyramid_immortus': ['static/*.js', 'static/*.mjs', 'static/*.d.ts']},
     include_package_data=True,
     zip_safe=False,
     python_requires='>=3.10',

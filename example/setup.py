@@ -1,10 +1,10 @@
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     name='immortus_example',
     version='0.1.0',
     description='The example application of pyramid_immortus',
-    packages=find_packages(),
+    packages=find_namespace_packages(include=['immortus_example', 'immortus_example.*']),
     include_package_data=True,
     package_data={'immortus_example': ['templates/*.html']},
     zip_safe=False,

@@ -1,6 +1,6 @@
 """The base class of jobs: the ActiveJob of this port."""
-import time
 import uuid
+from time import monotonic
 
 import venusian
 
@@ -59,6 +59,7 @@ class Job:
         self._progress = None
         self._progress_dirty = False
         self._last_write = float('-inf')
+        self._interval = registry.settings[SETTINGS_PREFIX + 'progress_interval']
 
     def __repr__(self):
         return f'<{self.job_class} job {self.job_id}>'
@@ -133,12 +134,11 @@ class Job:
         """
         self._progress = (current, total, message)
         self._progress_dirty = True
-        interval = self.registry.settings[SETTINGS_PREFIX + 'progress_interval']
-        if time.monotonic() - self._last_write >= interval:
+        if monotonic() - self._last_write >= self._interval:
             self._save_progress(self.tracking_strategy)
 
     def _save_progress(self, strategy):
-        self._last_write = time.monotonic()
+        self._last_write = monotonic()
         if self._progress_dirty:
             self._progress_dirty = False
             notify(strategy, 'job_progress', self.job_id, *self._progress)
