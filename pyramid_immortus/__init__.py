@@ -15,7 +15,8 @@ from .config import (
 )
 from .decorators import strategy_config, tracking_strategy
 from .exceptions import (
-    BackendUnavailable, JobAlreadyEnded, JobNotRegistered, UnknownJob,
+    BackendUnavailable, Cancelled, CannotCancel, JobAlreadyEnded,
+    JobNotRegistered, UnknownJob,
 )
 from .interfaces import IJobCatalog
 from .job import Job
@@ -29,7 +30,8 @@ from .adapters.rq import RQAdapter
 __all__ = [
     'Job', 'tracking_strategy', 'strategy_config', 'render_immortus',
     'find_tracking_strategy', 'UnknownJob', 'BackendUnavailable',
-    'JobAlreadyEnded', 'JobNotRegistered', 'STATIC_PATH', 'includeme',
+    'JobAlreadyEnded', 'JobNotRegistered', 'Cancelled', 'CannotCancel',
+    'STATIC_PATH', 'includeme',
 ]
 
 #: The asset spec of the JavaScript client's folder.
@@ -37,11 +39,18 @@ STATIC_PATH = 'pyramid_immortus:static/'
 
 VERIFY_ROUTE = 'immortus.verify'
 VERIFY_CLASS_ROUTE = 'immortus.verify_class'
+VERIFY_BATCH_ROUTE = 'immortus.verify_batch'
+CANCEL_ROUTE = 'immortus.cancel'
 
 
 def includeme(config):
     """Set up ``pyramid_immortus`` in a Pyramid application."""
-    from .views import backend_unavailable_view, verify_view
+    from pyramid.exceptions import BadCSRFToken, URLDecodeError
+
+    from .views import (
+        RawPathPrefix, backend_unavailable_view, bad_csrf_view, cancel_view,
+        forbidden_view, url_decode_error_view, verify_batch_view, verify_view,
+    )
 
     setup(config)
     settings = config.registry.settings
@@ -66,8 +75,18 @@ def includeme(config):
     config.add_static_view('immortus-static', STATIC_PATH)
 
     path = settings[SETTINGS_PREFIX + 'verify_path']
-    config.add_route(VERIFY_ROUTE, path + '/{job_id}', request_method='GET')
-    config.add_route(VERIFY_CLASS_ROUTE, path + '/{job_id}/{job_class}',
-                     request_method='GET')
-    for route in (VERIFY_ROUTE, VERIFY_CLASS_ROUTE):
-        config.add_view(verify_view, route_name=route)
+    permission = settings[SETTINGS_PREFIX + 'verify_permission']
+    routes = (
+        (VERIFY_ROUTE, path + '/{job_id}', 'GET', verify_view),
+        (VERIFY_CLASS_ROUTE, path + '/{job_id}/{job_class}', 'GET', verify_view),
+        (VERIFY_BATCH_ROUTE, path, 'GET', verify_batch_view),
+        (CANCEL_ROUTE, path + '/{job_id}/cancel', 'POST', cancel_view),
+    )
+    for name, pattern, method, view in routes:
+        config.add_route(name, pattern, request_method=method)
+        config.add_view(view, route_name=name, permission=permission)
+        config.add_forbidden_view(forbidden_view, route_name=name)
+    config.add_exception_view(bad_csrf_view, context=BadCSRFToken, route_name=CANCEL_ROUTE)
+    config.add_view_predicate('immortus_raw_path_prefix', RawPathPrefix)
+    config.add_exception_view(url_decode_error_view, context=URLDecodeError,
+                              immortus_raw_path_prefix=path + '/')

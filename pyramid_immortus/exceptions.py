@@ -29,3 +29,13 @@ class JobAlreadyEnded(ImmortusError):
 
 class JobNotRegistered(ImmortusError, LookupError):
     """A job class was used that the configuration does not know."""
+
+
+class Cancelled(ImmortusError):
+    """A job was cancelled on request; strategies record it as the job's
+    failure (``exception.type`` is ``"Cancelled"``)."""
+
+
+class CannotCancel(ImmortusError):
+    """The adapter cannot take this job back (for instance, it is running
+    on a thread that cannot be stopped): ``409``."""

@@ -90,11 +90,13 @@ class IQueueAdapter(Interface):
 class ICancellableQueueAdapter(IQueueAdapter):
     """A queue adapter that can take a job back."""
 
-    def cancel(job_id):
-        """Cancel a job: return ``'cancelled'`` if it had not started,
-        ``'stopping'`` if a running job was asked to stop.  Raise
-        :class:`pyramid_immortus.exceptions.UnknownJob` or
-        :class:`pyramid_immortus.exceptions.JobAlreadyEnded`."""
+    def cancel(job_id, before_stop=None):
+        """Cancel a job: return ``'cancelled'`` if it had not started, or
+        call ``before_stop()`` (it records the cancellation, since the job
+        may be killed) and return ``'stopping'`` when a running job was asked
+        to stop.  Raise :class:`pyramid_immortus.exceptions.UnknownJob`,
+        :class:`pyramid_immortus.exceptions.JobAlreadyEnded` or
+        :class:`pyramid_immortus.exceptions.CannotCancel`."""
 
 
 class IJobCatalog(Interface):

@@ -1,11 +1,26 @@
 """The base class of jobs: the ActiveJob of this port."""
+import logging
 import uuid
 from time import monotonic
 
 import venusian
 
 from .catalog import find_tracking_strategy, get_catalog, get_queue_adapter, notify
+from .renderers import dumps
 from .settings import SETTINGS_PREFIX
+
+log = logging.getLogger(__name__)
+
+
+def transaction_manager(request):
+    """The transaction manager of a request that ``pyramid_tm`` manages, if
+    ``immortus.enqueue_after_commit`` is on; else ``None``."""
+    environ = getattr(request, 'environ', None)
+    if not environ or not environ.get('tm.active'):
+        return None
+    if not request.registry.settings[SETTINGS_PREFIX + 'enqueue_after_commit']:
+        return None
+    return environ.get('tm.manager')
 
 
 def registry_of(request_or_registry):
@@ -84,7 +99,12 @@ class Job:
         registry = registry_of(request)
         owner = getattr(request, 'authenticated_userid', None)
         job = cls(registry, arguments=args, kwargs=kwargs, owner=owner)
-        job._enqueue(get_queue_adapter(registry))
+        adapter = get_queue_adapter(registry)
+        manager = transaction_manager(request)
+        if manager is None:
+            job._enqueue(adapter)
+        else:
+            job._enqueue_after_commit(request, manager, adapter)
         return job
 
     @classmethod
@@ -96,11 +116,17 @@ class Job:
         notify(job.tracking_strategy, 'job_enqueued', job.job_id)
         return job.run()
 
-    def _enqueue(self, adapter):
+    def _prepare(self, adapter):
         prepare = getattr(adapter, 'prepare', None)
         if prepare is not None:
             prepare(self)  # refuses what the adapter cannot carry, early
+
+    def _enqueue(self, adapter, prepared=False):
+        if not prepared:
+            self._prepare(adapter)
         strategy = self.tracking_strategy
+        if self.owner is not None:
+            notify(strategy, 'job_owner', self.job_id, self.owner)
         # Recorded before the adapter can hand the job to a worker, so that
         # a fast worker's "started" or "finished" is never overwritten.
         notify(strategy, 'job_enqueued', self.job_id)
@@ -109,6 +135,28 @@ class Job:
         except BaseException:
             notify(strategy, 'job_discarded', self.job_id)
             raise
+
+    def _enqueue_after_commit(self, request, manager, adapter):
+        self._prepare(adapter)
+        failures = []
+
+        def after_commit(committed):
+            if not committed:
+                return
+            try:
+                self._enqueue(adapter, prepared=True)
+            except Exception as exc:
+                log.exception('%r could not be enqueued after the commit', self)
+                failures.append(exc)
+
+        def unavailable(request, response):
+            if failures:
+                response.status_int = 503
+                response.content_type = 'application/json'
+                response.body = dumps({'error': f'backend unavailable: {failures[0]}'})
+
+        manager.get().addAfterCommitHook(after_commit)
+        request.add_response_callback(unavailable)
 
     def run(self):
         """Run :meth:`perform` between ``job_started`` and ``job_finished``

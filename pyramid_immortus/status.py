@@ -47,9 +47,14 @@ def progress_info(current, total=None, message=None):
 
 
 def build_report(status, enqueued_at=None, started_at=None, ended_at=None,
-                 progress=None, meta=None, exception=None):
-    """Assemble a verify answer (without ``job_id``) from stored fields."""
+                 progress=None, meta=None, exception=None, owner=None):
+    """Assemble a verify answer (without ``job_id``) from stored fields.
+
+    ``owner`` is there for the verify view's owner check, which removes it
+    before answering.
+    """
     report = {
+        'owner': owner,
         'status': status,
         'completed': status == FINISHED,
         'failed': status == FAILED,

@@ -34,15 +34,22 @@ def unavailable(reason):
     pytest.skip(reason)
 
 
-@pytest.fixture
-def redis_db():
-    """A client on the test database, emptied before each test."""
+def empty_test_db():
+    """A client on the test database, emptied; fails (CI) or skips when
+    Redis cannot be reached."""
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
         client.ping()
     except redis.exceptions.ConnectionError as exc:
         unavailable(f'Redis is not reachable at {REDIS_URL}: {exc}')
     client.flushdb()
+    return client
+
+
+@pytest.fixture
+def redis_db():
+    """A client on the test database, emptied before each test."""
+    client = empty_test_db()
     yield client
     client.close()
 

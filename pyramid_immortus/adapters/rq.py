@@ -1,13 +1,15 @@
 """``rq``: jobs go to Redis; ``immortus-worker`` processes run them."""
 from pyramid.threadlocal import get_current_registry
 from rq import Queue
-from rq.job import Job as RQJob
+from rq.command import send_stop_job_command
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RQJob, JobStatus
 from zope.interface import implementer
 
 from ..catalog import find_tracking_strategy, notify
 from ..connection import backend_errors, get_redis
-from ..exceptions import JobNotRegistered
-from ..interfaces import IJobCatalog, IQueueAdapter
+from ..exceptions import JobAlreadyEnded, JobNotRegistered, UnknownJob
+from ..interfaces import ICancellableQueueAdapter, IJobCatalog
 from ..settings import SETTINGS_PREFIX
 from ..strategies.rq import DEADLINE, OWNER
 
@@ -56,7 +58,12 @@ class ImmortusRQJob(RQJob):
         notify(strategy, 'job_heartbeat', self.id, deadline)
 
 
-@implementer(IQueueAdapter)
+#: rq states in which a job can still be cancelled before it runs.
+WAITING = frozenset((JobStatus.CREATED, JobStatus.QUEUED, JobStatus.DEFERRED,
+                     JobStatus.SCHEDULED))
+
+
+@implementer(ICancellableQueueAdapter)
 class RQAdapter:
     """Enqueues jobs on rq queues in ``immortus.redis_url``.
 
@@ -116,3 +123,22 @@ class RQAdapter:
                 if job.owner is not None:
                     pipe.hset(rq_job.key, OWNER, str(job.owner))
                 pipe.execute()
+
+    def cancel(self, job_id, before_stop=None):
+        """Cancel a waiting rq job (``'cancelled'``), or ask the worker of a
+        running one to stop it (``'stopping'``)."""
+        with backend_errors():
+            try:
+                rq_job = RQJob.fetch(job_id, connection=self.connection)
+            except NoSuchJobError:
+                raise UnknownJob(job_id) from None
+            status = rq_job.get_status(refresh=False)
+            if status in WAITING:
+                rq_job.cancel()
+                return 'cancelled'
+            if status == JobStatus.STARTED:
+                if before_stop is not None:
+                    before_stop()
+                send_stop_job_command(self.connection, job_id)
+                return 'stopping'
+        raise JobAlreadyEnded(job_id)

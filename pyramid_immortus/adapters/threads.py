@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from zope.interface import implementer
 
-from ..exceptions import JobAlreadyEnded, UnknownJob
+from ..exceptions import CannotCancel, UnknownJob
 from ..interfaces import ICancellableQueueAdapter
 from ..settings import SETTINGS_PREFIX
 from .inline import run_logged
@@ -33,22 +33,22 @@ class AsyncAdapter:
         """Hand ``job`` to the pool."""
         with self._lock:
             future = self._pool.submit(run_logged, job)
-            self._pending[job.job_id] = (future, job)
+            self._pending[job.job_id] = future
         future.add_done_callback(lambda _: self._forget(job.job_id))
 
     def _forget(self, job_id):
         with self._lock:
             self._pending.pop(job_id, None)
 
-    def cancel(self, job_id):
-        """Drop a job that has not started yet."""
+    def cancel(self, job_id, before_stop=None):
+        """Drop a job that has not started yet; a running thread cannot be
+        stopped (``CannotCancel``)."""
         with self._lock:
-            entry = self._pending.get(job_id)
-        if entry is None:
+            future = self._pending.get(job_id)
+        if future is None:
             raise UnknownJob(job_id)
-        future, job = entry
         if not future.cancel():
-            raise JobAlreadyEnded(job_id)
+            raise CannotCancel('the job is running on a thread that cannot be stopped')
         return 'cancelled'
 
     def shutdown(self, wait=True):

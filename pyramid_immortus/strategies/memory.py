@@ -136,7 +136,7 @@ class MemoryStrategy(ReportingStrategy):
         return build_report(
             record['status'], record.get('enqueued_at'), record.get('started_at'),
             record.get('ended_at'), record.get('progress'), record.get('meta'),
-            record.get('exception'),
+            record.get('exception'), record.get('owner'),
         )
 
     def owner(self, job_id):

@@ -138,7 +138,7 @@ class RedisStrategy(ReportingStrategy):
         return build_report(
             status, record.get('enqueued_at'), record.get('started_at'),
             record.get('ended_at'), record.get('progress'), record.get('meta'),
-            record.get('exception'))
+            record.get('exception'), record.get('owner'))
 
     def owner(self, job_id):
         """The user id that enqueued the job, or ``None``."""

@@ -42,7 +42,7 @@ DEADLINE = 'immortus:deadline'
 DEFAULT_LEASE = 30 + 60
 
 _FIELDS = ('status', 'enqueued_at', 'started_at', 'ended_at', 'last_heartbeat',
-           DEADLINE, PROGRESS, META, EXCEPTION)
+           DEADLINE, PROGRESS, META, EXCEPTION, OWNER)
 
 
 def rq_time(raw):
@@ -128,7 +128,7 @@ class RQStrategy(ReportingStrategy):
         """rq's fields as a verify answer, with rq's status as
         ``rq_status``."""
         (status, enqueued_at, started_at, ended_at, heartbeat, deadline,
-         progress, meta, exception) = values
+         progress, meta, exception, owner) = values
         if status is None:
             raise UnknownJob(job_id)
         rq_status = status.decode()
@@ -145,7 +145,8 @@ class RQStrategy(ReportingStrategy):
             exception = RQ_FAILURES[rq_status]
         report = build_report(
             state, rq_time(enqueued_at), rq_time(started_at), rq_time(ended_at),
-            _json(progress), _json(meta), exception if state == FAILED else None)
+            _json(progress), _json(meta), exception if state == FAILED else None,
+            owner.decode() if owner is not None else None)
         report['rq_status'] = rq_status
         return report
 
