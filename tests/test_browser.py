@@ -8,6 +8,7 @@ from tests.conftest import write_ini
 @pytest.fixture
 def page(tmp_path, serve, chromium):
     ini = write_ini(tmp_path / 'browser.ini', {'immortus.queue_adapter': 'async',
+                                               'immortus.async_workers': '1',
                                                'immortus.progress_interval': '0'})
     server = serve(ini)
     tab = chromium.new_page()
@@ -73,3 +74,35 @@ def test_the_es_module_loads_in_the_browser(page):
         const mod = await import('/immortus-static/immortus.mjs');
         return typeof mod.default.verify === 'function' && mod.create === mod.default.create;
     }""") is True
+
+
+def test_verify_all_follows_many_jobs_with_one_poll(page):
+    result = page.evaluate("""async () => {
+        const jobs = [];
+        for (let i = 0; i < 3; i++) {
+            jobs.push(await Immortus.create('/create/Steps', {data: {args: [0.2, 2]}}));
+        }
+        const updates = [];
+        const all = await Immortus.verifyAll(jobs, {polling: {interval: 100}})
+            .progress((entry) => updates.push(entry.job_id));
+        return {ids: jobs.map((j) => j.job_id), all, updates};
+    }""")
+    assert sorted(result['all']['jobs']) == sorted(result['ids'])
+    assert all(entry['completed'] and entry['code'] == 200
+               for entry in result['all']['jobs'].values())
+    assert set(result['updates']) <= set(result['ids'])
+
+
+def test_cancel_a_queued_job_from_the_page(page):
+    result = page.evaluate("""async () => {
+        const running = await Immortus.create('/create/Steps', {data: {args: [1.0, 2]}});
+        const queued = await Immortus.create('/create/Steps', {data: {args: [0.1, 1]}});
+        const cancelled = await Immortus.cancel(queued);
+        const seen = await Immortus.verify(queued).then(() => 'finished', (e) => e);
+        const first = await Immortus.verify(running, {polling: {interval: 100}});
+        return {cancelled, seen, first: first.status};
+    }""")
+    assert result['cancelled']['cancelled'] is True
+    assert result['seen']['status'] == 'failed'
+    assert result['seen']['exception']['type'] == 'Cancelled'
+    assert result['first'] == 'finished'

@@ -58,6 +58,8 @@ export interface PollingOptions {
 
 export interface VerifyOptions {
   polling?: PollingOptions;
+  /** verifyAll: ids per batch request (default 100, the server's immortus.batch_max) */
+  batchMax?: number;
   verifyPath?: string;
   signal?: AbortSignal;
   credentials?: RequestCredentials;
@@ -94,14 +96,31 @@ export interface Deferred<T, P = unknown> {
   notify(progress: P): void;
 }
 
+/** A batch answer entry: the single verify's JSON plus the status it would have. */
+export type BatchEntry = VerifyAnswer & { code: number };
+
+export interface VerifyAllPromise extends ImmortusPromise<{ jobs: Record<string, BatchEntry> }, BatchEntry> {
+  /** one promise per job id, settled as verify's would be */
+  jobs: Record<string, ImmortusPromise<BatchEntry, BatchEntry>>;
+}
+
+/** What the cancel view answers: 200 cancelled, 202 stopping. */
+export interface CancelAnswer {
+  job_id: string;
+  cancelled?: boolean;
+  stopping?: boolean;
+}
+
 export interface ImmortusStatic {
   version: string;
-  defaults: { verifyPath: string; polling: Required<PollingOptions> };
+  defaults: { verifyPath: string; batchMax: number; polling: Required<PollingOptions> };
   Promise: typeof ImmortusPromise;
   STATES: JobState[];
   defer<T = unknown, P = unknown>(canceller?: () => void): Deferred<T, P>;
   create(url: string, options?: CreateOptions): ImmortusPromise<CreatedJob>;
   verify(jobInfo: JobInfo, options?: VerifyOptions): ImmortusPromise<VerifyAnswer, VerifyAnswer>;
+  verifyAll(jobInfos: JobInfo[], options?: VerifyOptions): VerifyAllPromise;
+  cancel(jobInfo: JobInfo, options?: CreateOptions & { verifyPath?: string }): ImmortusPromise<CancelAnswer>;
   status(data: unknown): JobState;
 }
 
@@ -109,6 +128,8 @@ declare const Immortus: ImmortusStatic;
 export default Immortus;
 export declare const create: ImmortusStatic['create'];
 export declare const verify: ImmortusStatic['verify'];
+export declare const verifyAll: ImmortusStatic['verifyAll'];
+export declare const cancel: ImmortusStatic['cancel'];
 export declare const status: ImmortusStatic['status'];
 export declare const defer: ImmortusStatic['defer'];
 export declare const defaults: ImmortusStatic['defaults'];

@@ -334,17 +334,75 @@
     return d.promise;
   }
 
+  function verifyBase(options) {
+    return (options.verifyPath || Immortus.defaults.verifyPath).replace(/\/+$/, '');
+  }
+
   function verifyUrl(jobInfo, options) {
     if (jobInfo.verify_job_url) { return jobInfo.verify_job_url; }
-    var base = options.verifyPath || Immortus.defaults.verifyPath;
-    var url = base.replace(/\/+$/, '') + '/' + encodeURIComponent(jobInfo.job_id);
+    var url = verifyBase(options) + '/' + encodeURIComponent(jobInfo.job_id);
     if (jobInfo.job_class) { url += '/' + encodeURIComponent(jobInfo.job_class); }
     return url;
   }
 
-  function pollingOptions(options) {
-    var defaults = Immortus.defaults.polling;
-    return assign({}, defaults, options.polling);
+  function isRetryable(status) { return status === 502 || status === 503 || status === 504; }
+
+  // The rhythm shared by verify and verifyAll: `poll` runs at once, then
+  // whenever `next` or `retry` says; cancel, timeout and persistent errors
+  // end it through `finish(outcome, value)`, which runs once.  `fields` are
+  // merged into the errors it makes itself ({job_id} for verify).
+  function pollingLoop(options, fields, finish) {
+    var polling = assign({}, Immortus.defaults.polling, options.polling);
+    var loop = { settled: false, retries: 0, timer: null, deadline: null };
+
+    loop.finish = function (outcome, value) {
+      if (loop.settled) { return; }
+      loop.settled = true;
+      clearTimeout(loop.timer);
+      clearTimeout(loop.deadline);
+      loop.state.done();
+      finish(outcome, value);
+    };
+    loop.fail = function (error) {
+      loop.finish(REJECTED, assign({}, fields, { error: error }));
+    };
+    loop.next = function (delay) {
+      if (!loop.settled) { loop.timer = setTimeout(loop.poll, delay === undefined ? polling.interval : delay); }
+    };
+    // A network error or 502/503/504: try again with exponential backoff.
+    loop.retry = function (failure) {
+      if (loop.retries >= polling.retries) {
+        loop.finish(REJECTED, failure);
+        return;
+      }
+      loop.retries += 1;
+      loop.next(Math.min(polling.interval * Math.pow(2, loop.retries), polling.maxBackoff));
+    };
+    loop.answered = function () { loop.retries = 0; };
+    loop.get = function (url) {
+      return request(url, {
+        method: 'GET',
+        headers: { Accept: 'application/json' },
+        credentials: options.credentials || 'same-origin',
+        signal: loop.state.newController()
+      });
+    };
+    loop.start = function (poll) {
+      loop.poll = function () { if (!loop.settled) { poll(); } };
+      loop.state = cancellation(options, function () { loop.fail('cancelled'); });
+      if (loop.state.cancelled) {
+        loop.fail('cancelled');
+        return;
+      }
+      if (polling.timeout) {
+        loop.deadline = setTimeout(function () {
+          if (loop.state.controller) { loop.state.controller.abort(); }
+          loop.fail('timeout');
+        }, polling.timeout);
+      }
+      loop.poll();
+    };
+    return loop;
   }
 
   /**
@@ -358,94 +416,197 @@
    */
   function verify(jobInfo, options) {
     options = options || {};
-    var polling = pollingOptions(options);
-    var state;
-    var d = defer(function () { state.cancel(); });
+    var loop;
+    var d = defer(function () { loop.state.cancel(); });
     if (!jobInfo || (!jobInfo.job_id && !jobInfo.verify_job_url)) {
       d.reject({ error: 'missing job_id' });
       return d.promise;
     }
     var jobId = jobInfo.job_id;
     var url = verifyUrl(jobInfo, options);
-    var settled = false;
-    var retries = 0;
-    var timer = null;
-    var deadline = null;
-
-    function finish(outcome, value) {
-      if (settled) { return; }
-      settled = true;
-      clearTimeout(timer);
-      clearTimeout(deadline);
-      state.done();
+    loop = pollingLoop(options, { job_id: jobId }, function (outcome, value) {
       if (outcome === FULFILLED) { d.resolve(value); } else { d.reject(value); }
-    }
-
-    state = cancellation(options, function () {
-      finish(REJECTED, { job_id: jobId, error: 'cancelled' });
     });
-    if (state.cancelled) {
-      finish(REJECTED, { job_id: jobId, error: 'cancelled' });
-      return d.promise;
-    }
-    if (polling.timeout) {
-      deadline = setTimeout(function () {
-        if (state.controller) { state.controller.abort(); }
-        finish(REJECTED, { job_id: jobId, error: 'timeout' });
-      }, polling.timeout);
-    }
-
-    function next(delay) {
-      if (!settled) { timer = setTimeout(poll, delay); }
-    }
-
-    function retry(failure) {
-      if (retries >= polling.retries) {
-        finish(REJECTED, failure);
-        return;
-      }
-      retries += 1;
-      next(Math.min(polling.interval * Math.pow(2, retries), polling.maxBackoff));
-    }
-
-    function poll() {
-      if (settled) { return; }
-      var init = {
-        method: 'GET',
-        headers: { Accept: 'application/json' },
-        credentials: options.credentials || 'same-origin',
-        signal: state.newController()
-      };
-      request(url, init).then(function (answer) {
-        if (settled) { return; }
+    loop.start(function () {
+      loop.get(url).then(function (answer) {
+        if (loop.settled) { return; }
         var data = answer.data;
         if (answer.ok) {
           if (!isObject(data)) {
-            finish(REJECTED, { job_id: jobId, error: 'the answer is not JSON' });
+            loop.fail('the answer is not JSON');
           } else if (data.failed === true) {
-            finish(REJECTED, data);
+            loop.finish(REJECTED, data);
           } else if (data.completed === true) {
-            finish(FULFILLED, data);
+            loop.finish(FULFILLED, data);
           } else {
-            retries = 0;
+            loop.answered();
             d.notify(data);
-            next(polling.interval);
+            loop.next();
           }
-        } else if (answer.status === 502 || answer.status === 503 || answer.status === 504) {
-          retry(assign({ job_id: jobId }, isObject(data) ? data : null, {
+        } else if (isRetryable(answer.status)) {
+          loop.retry(assign({ job_id: jobId }, isObject(data) ? data : null, {
             error: (isObject(data) && data.error) || 'HTTP ' + answer.status
           }));
         } else {
-          finish(REJECTED, isObject(data) ? data : { job_id: jobId });
+          loop.finish(REJECTED, isObject(data) ? data : { job_id: jobId });
         }
       }, function (e) {
-        if (settled) { return; }
-        retry({ job_id: jobId, error: errorMessage(e) });
+        if (!loop.settled) { loop.retry({ job_id: jobId, error: errorMessage(e) }); }
       });
+    });
+    return d.promise;
+  }
+
+  /**
+   * Follow many jobs with one poll: `GET {verifyPath}?ids=...` (one request
+   * per `job_class`, at most `options.batchMax` ids each).  The promise
+   * notifies progress with each job's answer as it comes, and resolves when
+   * every job has ended with `{jobs: {job_id: last answer}}`; `promise.jobs`
+   * holds one promise per job id, settled as `verify`'s would be.
+   * Jobs with a `verify_job_url` are followed with `verify`.
+   */
+  function verifyAll(jobInfos, options) {
+    options = options || {};
+    var loop;
+    var overall = defer(function () { loop.state.cancel(); });
+    var jobs = {};
+    var final = {};
+    var pending = {};   // job_id -> {info, deferred}
+    var outstanding = 0;
+
+    function ended(jobId, outcome, value) {
+      var entry = pending[jobId];
+      if (!entry) { return; }
+      delete pending[jobId];
+      final[jobId] = value;
+      if (outcome === FULFILLED) { entry.deferred.resolve(value); } else { entry.deferred.reject(value); }
+      outstanding -= 1;
+      if (outstanding === 0 && loop && !loop.settled) { loop.finish(FULFILLED, { jobs: final }); }
     }
 
-    poll();
-    return d.promise;
+    (jobInfos || []).forEach(function (info, index) {
+      var jobId = info && info.job_id;
+      var key = jobId || 'missing-' + index;
+      if (jobs[key]) { return; }
+      var deferred = defer(function () { ended(key, REJECTED, { job_id: jobId, error: 'cancelled' }); });
+      jobs[key] = deferred.promise;
+      outstanding += 1;
+      pending[key] = { info: info, deferred: deferred };
+      if (!jobId && !(info && info.verify_job_url)) {
+        schedule(function () { ended(key, REJECTED, { error: 'missing job_id' }); });
+      } else if (info.verify_job_url) {
+        var single = pending[key].single = verify(info, options);
+        single.then(function (data) { ended(key, FULFILLED, data); },
+          function (data) { ended(key, REJECTED, data); },
+          function (data) { deferred.notify(data); overall.notify(data); });
+      }
+    });
+    overall.promise.jobs = jobs;
+    if (outstanding === 0) {
+      overall.resolve({ jobs: final });
+      return overall.promise;
+    }
+
+    loop = pollingLoop(options, {}, function (outcome, value) {
+      for (var jobId in pending) {
+        var entry = pending[jobId];
+        if (entry.single) {
+          entry.single.cancel();
+        } else {
+          ended(jobId, REJECTED, assign({ job_id: jobId }, value));
+        }
+      }
+      if (outcome === FULFILLED) { overall.resolve(value); } else { overall.reject(value); }
+    });
+
+    function batches() {
+      var groups = {};
+      var max = options.batchMax || Immortus.defaults.batchMax;
+      for (var jobId in pending) {
+        var info = pending[jobId].info;
+        if (!info || info.verify_job_url || !info.job_id) { continue; }
+        var cls = info.job_class || '';
+        var list = groups[cls] = groups[cls] || [[]];
+        if (list[list.length - 1].length >= max) { list.push([]); }
+        list[list.length - 1].push(jobId);
+      }
+      var urls = [];
+      for (var c in groups) {
+        groups[c].forEach(function (ids) {
+          var query = 'ids=' + ids.map(encodeURIComponent).join(',');
+          if (c) { query += '&job_class=' + encodeURIComponent(c); }
+          urls.push({ ids: ids, url: verifyBase(options) + '?' + query });
+        });
+      }
+      return urls;
+    }
+
+    function take(entryId, data) {
+      var code = data.code;
+      if (code === 200 && data.failed === true) {
+        ended(entryId, REJECTED, data);
+      } else if (code === 200 && data.completed === true) {
+        ended(entryId, FULFILLED, data);
+      } else if (code === 200) {
+        pending[entryId].deferred.notify(data);
+        overall.notify(data);
+      } else if (!isRetryable(code)) {
+        ended(entryId, REJECTED, data);
+      }
+      return isRetryable(code);
+    }
+
+    loop.start(function () {
+      var requests = batches();
+      if (requests.length === 0) { return; }  // only verify_job_url jobs remain
+      Promise.all(requests.map(function (r) {
+        return loop.get(r.url).then(function (answer) { return { ids: r.ids, answer: answer }; });
+      })).then(function (results) {
+        if (loop.settled) { return; }
+        var retry = null;
+        results.forEach(function (result) {
+          var answer = result.answer;
+          var data = answer.data;
+          if (answer.ok && isObject(data) && isObject(data.jobs)) {
+            result.ids.forEach(function (jobId) {
+              var entry = data.jobs[jobId];
+              if (entry && pending[jobId] && take(jobId, entry)) {
+                retry = assign({ job_id: jobId }, entry);
+              }
+            });
+          } else if (isRetryable(answer.status)) {
+            retry = assign({}, isObject(data) ? data : null, {
+              error: (isObject(data) && data.error) || 'HTTP ' + answer.status
+            });
+          } else {
+            result.ids.forEach(function (jobId) {
+              ended(jobId, REJECTED, assign({ job_id: jobId }, isObject(data) ? data : null));
+            });
+          }
+        });
+        if (loop.settled) { return; }
+        if (retry) { loop.retry(retry); } else { loop.answered(); loop.next(); }
+      }, function (e) {
+        if (!loop.settled) { loop.retry({ error: errorMessage(e) }); }
+      });
+    });
+    return overall.promise;
+  }
+
+  /**
+   * Cancel a job: `POST {verifyPath}/{job_id}/cancel` with the CSRF token.
+   * Resolves with `{job_id, cancelled: true}` (it had not started) or
+   * `{job_id, stopping: true}` (it was asked to stop); rejects with the
+   * answer's body (409: it has ended, 404: unknown).
+   */
+  function cancel(jobInfo, options) {
+    options = options || {};
+    if (!jobInfo || !jobInfo.job_id) {
+      return ImmortusPromise.reject({ error: 'missing job_id' });
+    }
+    var url = verifyBase(options) + '/' + encodeURIComponent(jobInfo.job_id) + '/cancel';
+    if (jobInfo.job_class) { url += '?job_class=' + encodeURIComponent(jobInfo.job_class); }
+    return create(url, assign({}, options, { method: 'POST', data: undefined }));
   }
 
   /**
@@ -465,12 +626,15 @@
     version: '0.1.0',
     defaults: {
       verifyPath: '/immortus/verify',
+      batchMax: 100,
       polling: { interval: 500, retries: 3, timeout: null, maxBackoff: 30000 }
     },
     Promise: ImmortusPromise,
     defer: defer,
     create: create,
     verify: verify,
+    verifyAll: verifyAll,
+    cancel: cancel,
     status: status,
     STATES: STATES.slice()
   };

@@ -5,5 +5,5 @@ import './immortus.js';
 const Immortus = globalThis.Immortus;
 
 export default Immortus;
-export const { create, verify, status, defer, defaults } = Immortus;
+export const { create, verify, verifyAll, cancel, status, defer, defaults } = Immortus;
 export const ImmortusPromise = Immortus.Promise;

@@ -22,3 +22,8 @@ async function awaited(): Promise<boolean> {
   return answer.completed && cancelled && state === 'finished';
 }
 void awaited;
+
+const many = Immortus.verifyAll([{ job_id: 'a' }, { job_id: 'b', job_class: 'C' }], { batchMax: 50 });
+many.jobs['a'].then((entry) => entry.code);
+many.then((all) => Object.keys(all.jobs).length, undefined, (entry) => entry.job_id);
+Immortus.cancel({ job_id: 'a' }, { csrfToken: 't' }).then((answer) => answer.cancelled || answer.stopping);
