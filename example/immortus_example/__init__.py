@@ -11,5 +11,6 @@ def main(global_config, **settings):
         config.add_immortus_jobs(job_routes)
         config.add_route('index', '/')
         config.add_view(index, route_name='index')
+        config.scan('.strategies')
         config.scan('.jobs')
     return config.make_wsgi_app()

@@ -1,7 +1,7 @@
 """The example's jobs: found by config.scan(), like a user's would be."""
 import time
 
-from pyramid_immortus import Job
+from pyramid_immortus import Job, tracking_strategy
 
 
 class QuickJob(Job):
@@ -29,3 +29,14 @@ class FailingJob(Job):
             time.sleep(0.3)
             self.progress(step, 6, f'step {step}')
         raise RuntimeError('the report could not be generated')
+
+
+@tracking_strategy('sqlite')
+class GenerateInvoiceJob(Job):
+    """The Rails documentation's inline strategy: this job alone is
+    tracked by the sqlite table of ``MyCustomTrackingStrategy``."""
+
+    def perform(self, steps=8):
+        for step in range(1, steps + 1):
+            time.sleep(0.25)
+            self.progress(step, steps)

@@ -3,7 +3,9 @@ from string import Template
 
 from importlib.resources import files
 
-from .jobs import FailingJob, QuickJob, SlowJob
+from pyramid_immortus import find_tracking_strategy
+
+from .jobs import FailingJob, GenerateInvoiceJob, QuickJob, SlowJob
 
 
 def create_quick(request):
@@ -18,12 +20,31 @@ def create_failing(request):
     return FailingJob.perform_later(request)
 
 
+def create_invoice(request):
+    return GenerateInvoiceJob.perform_later(request)
+
+
+def job_custom_verify(request):
+    """The Rails documentation's custom verify: ``completed`` (so that the
+    client knows when to stop) and ``percentage``, from the job's strategy."""
+    job_id = request.matchdict['job_id']
+    strategy = find_tracking_strategy(request.registry, GenerateInvoiceJob)
+    status = strategy.meta(job_id)['custom_status']
+    percentage = {None: 0, 'created': 0, 'started': 50, 'finished': 100}.get(status, 100)
+    return {'job_id': job_id, 'completed': strategy.completed(job_id),
+            'failed': status == 'failed', 'percentage': percentage}
+
+
 def job_routes(config):
-    """The Rails documentation's ``immortus_jobs do ... end`` block."""
+    """The Rails documentation's ``immortus_jobs do ... end`` block: the
+    job-creation routes and a custom verify route."""
     for name, view in (('quick', create_quick), ('slow', create_slow),
-                       ('failing', create_failing)):
+                       ('failing', create_failing), ('invoice', create_invoice)):
         config.add_route(f'create_{name}', f'/jobs/{name}', request_method='POST')
         config.add_view(view, route_name=f'create_{name}', renderer='immortus')
+    config.add_route('job_custom_verify', '/job_custom_verify/{job_id}', request_method='GET')
+    config.add_view(job_custom_verify, route_name='job_custom_verify', renderer='json',
+                    http_cache=0)
 
 
 PAGE = Template(files('immortus_example').joinpath('templates/index.html').read_text())
