@@ -79,7 +79,7 @@ def as_redis_url(value):
     if parsed.scheme != 'unix' and not parsed.hostname:
         raise ValueError('the URL names no host')
     try:
-        parsed.port
+        parsed.port  # noqa: B018 -- raises for a port that is not a number
     except ValueError:
         raise ValueError('the URL has a bad port') from None
     return text

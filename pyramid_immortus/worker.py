@@ -7,14 +7,14 @@ queues.  SIGTERM (or one SIGINT) lets the current job finish and stops;
 a second SIGINT stops at once (rq's warm and cold shutdown).
 """
 import argparse
-import logging
+import gc
 import sys
 
 from pyramid.paster import bootstrap, setup_logging
 from rq import Queue, Worker
 
 from .adapters.rq import ImmortusRQJob
-from .connection import connect
+from .connection import get_redis
 from .settings import SETTINGS_PREFIX
 
 
@@ -29,6 +29,13 @@ class ImmortusWorker(Worker):
     job_class = ImmortusRQJob
     lease_grace = 60
 
+    def fork_work_horse(self, job, queue):
+        """Fork as rq does, with the application's objects frozen out of the
+        garbage collector first, so that the work horse's collections do not
+        walk (and copy, page by page) the whole application."""
+        gc.freeze()
+        return super().fork_work_horse(job, queue)
+
     def get_heartbeat_ttl(self, job, working_time=0.0):
         """rq's heartbeat TTL with ``lease_grace`` in place of its 60 s."""
         return super().get_heartbeat_ttl(job, working_time) - 60 + self.lease_grace
@@ -38,11 +45,13 @@ def make_worker(registry, queues=None, name=None, job_monitoring_interval=30,
                 lease_grace=60, worker_class=ImmortusWorker):
     """Build a worker for the application of ``registry``.
 
-    ``queues`` defaults to ``immortus.rq.queue``.  The worker gets its own
-    connection: rq's blocking reads must not share the web pool's timeout.
+    ``queues`` defaults to ``immortus.rq.queue``.  The worker shares the
+    application's connection pool with its strategies, so that a work horse
+    opens one connection, not two (rq raises the pool's socket timeout above
+    its blocking reads' own).
     """
     settings = registry.settings
-    connection = connect(settings[SETTINGS_PREFIX + 'redis_url'], socket_timeout=None)
+    connection = get_redis(registry)
     names = queues or [settings[SETTINGS_PREFIX + 'rq.queue']]
     worker = worker_class(
         [Queue(q, connection=connection, job_class=ImmortusRQJob) for q in names],

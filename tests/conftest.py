@@ -1,5 +1,6 @@
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -7,6 +8,8 @@ import time
 import pytest
 import redis
 from pyramid.config import Configurator
+from pyramid.paster import get_app
+from webtest import TestApp
 
 
 @pytest.fixture
@@ -195,3 +198,63 @@ def chromium(tmp_path_factory):
     browser = Chromium(tmp_path_factory.mktemp('chromium-profile')).start()
     yield browser
     browser.stop()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis(processes, tmp_path):
+    """A redis-server of this test's own, on a port from the OS, that keeps
+    its data across a restart (append-only file)."""
+    port = free_port()
+    args = ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
+            '--appendonly', 'yes', '--dir', str(tmp_path)]
+    try:
+        server = processes.start(*args, log_name='redis')
+    except FileNotFoundError:
+        unavailable('redis-server is not installed')
+    client = redis.Redis(port=port)
+    wait_for(lambda: _pings(client), message='redis-server')
+
+    class Server:
+        url = f'redis://127.0.0.1:{port}/0'
+
+        def stop(self):
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+
+        def start(self):
+            self.proc = processes.start(*args, log_name='redis')
+            wait_for(lambda: _pings(client), message='redis-server')
+
+    instance = Server()
+    instance.proc = server
+    instance.client = client
+    return instance
+
+
+def _pings(client):
+    try:
+        return client.ping()
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+def rq_settings(url=REDIS_URL, **extra):
+    """Settings of the integration app on the rq adapter and test queue."""
+    return {'immortus.queue_adapter': 'rq', 'immortus.redis_url': url,
+            'immortus.rq.queue': 'itest', **extra}
+
+
+@pytest.fixture
+def make_rq_app(tmp_path):
+    """Build the integration app on the rq adapter: ``(TestApp, ini path)``."""
+    def make(**settings):
+        ini = write_ini(tmp_path / 'app.ini', rq_settings(**settings))
+        return TestApp(get_app(ini)), ini
+
+    return make

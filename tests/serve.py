@@ -11,7 +11,9 @@ from waitress.server import create_server
 def main(config_uri):
     setup_logging(config_uri)
     app = get_app(config_uri)
-    server = create_server(app, host='127.0.0.1', port=0, threads=8)
+    # waitress accepts no more than connection_limit (100 by default)
+    # connections at once: every polling page keeps one open.
+    server = create_server(app, host='127.0.0.1', port=0, threads=8, connection_limit=1000)
     print(f'PORT {server.effective_port}', flush=True)
     server.run()
 

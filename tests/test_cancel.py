@@ -7,7 +7,7 @@ from webtest import TestApp
 
 from pyramid_immortus import Job
 from tests.conftest import wait_for
-from tests.test_rq import create, make_app as make_rq_app, verify  # noqa: F401
+from tests.test_rq import create, verify
 
 
 class Gate(Job):

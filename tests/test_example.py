@@ -3,7 +3,6 @@ headless Chromium, on development.ini (embedded default) and
 production.ini (rq, Redis and a real immortus-worker)."""
 import os
 import re
-import shutil
 
 import pytest
 

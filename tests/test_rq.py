@@ -3,39 +3,20 @@ a real Redis and real worker processes."""
 import json
 import os
 import signal
-import socket
-import subprocess
 import time
 
 import pytest
-import redis
-from pyramid.paster import get_app
-from webtest import TestApp
 
 from pyramid_immortus.catalog import get_catalog
-from tests.conftest import REDIS_URL, unavailable, wait_for, write_ini
+from tests.conftest import wait_for
 from tests.integration_app import RAN
 
 QUEUE = 'itest'
 
 
-def settings_for(url=REDIS_URL, **extra):
-    return {'immortus.queue_adapter': 'rq', 'immortus.redis_url': url,
-            'immortus.rq.queue': QUEUE, **extra}
-
-
 @pytest.fixture
-def make_app(tmp_path):
-    def make(**settings):
-        ini = write_ini(tmp_path / 'app.ini', settings_for(**settings))
-        return TestApp(get_app(ini)), ini
-
-    return make
-
-
-@pytest.fixture
-def rq_app(redis_db, make_app):
-    return make_app()
+def rq_app(redis_db, make_rq_app):
+    return make_rq_app()
 
 
 def create(app, name, *args, status=200):
@@ -74,8 +55,8 @@ STRATEGIES = ['rq', 'redis']
 
 
 @pytest.mark.parametrize('strategy', STRATEGIES)
-def test_each_state_through_each_redis_strategy(make_app, redis_db, processes, strategy):
-    app, ini = make_app(**{'immortus.tracking_strategy': strategy})
+def test_each_state_through_each_redis_strategy(make_rq_app, redis_db, processes, strategy):
+    app, ini = make_rq_app(**{'immortus.tracking_strategy': strategy})
     assert verify(app, 'never-enqueued', status=404)['status'] == 'unknown'
     job_id = create(app, 'Add', 1, 2)['job_id']
     queued = verify(app, job_id)
@@ -88,8 +69,8 @@ def test_each_state_through_each_redis_strategy(make_app, redis_db, processes, s
 
 
 @pytest.mark.parametrize('strategy', STRATEGIES)
-def test_failing_job_reports_failed_with_its_error(make_app, redis_db, processes, strategy):
-    app, ini = make_app(**{'immortus.tracking_strategy': strategy})
+def test_failing_job_reports_failed_with_its_error(make_rq_app, redis_db, processes, strategy):
+    app, ini = make_rq_app(**{'immortus.tracking_strategy': strategy})
     job_id = create(app, 'Fails', 'bad input')['job_id']
     run_burst(processes, ini)
     data = verify(app, job_id)
@@ -102,8 +83,8 @@ def test_failing_job_reports_failed_with_its_error(make_app, redis_db, processes
 
 
 @pytest.mark.parametrize('strategy', ['rq', 'redis'])
-def test_progress_while_running_then_finished(make_app, redis_db, processes, strategy):
-    app, ini = make_app(**{'immortus.tracking_strategy': strategy})
+def test_progress_while_running_then_finished(make_rq_app, redis_db, processes, strategy):
+    app, ini = make_rq_app(**{'immortus.tracking_strategy': strategy})
     job_id = create(app, 'Slow', 1.5, 10)['job_id']
     processes.worker(ini)
     running = wait_for(lambda: (lambda d: d if d['status'] == 'started'
@@ -118,8 +99,8 @@ def test_progress_while_running_then_finished(make_app, redis_db, processes, str
 
 
 @pytest.mark.parametrize('strategy', ['rq', 'redis'])
-def test_killed_worker_host_reports_failed(make_app, redis_db, processes, strategy):
-    app, ini = make_app(**{'immortus.tracking_strategy': strategy})
+def test_killed_worker_host_reports_failed(make_rq_app, redis_db, processes, strategy):
+    app, ini = make_rq_app(**{'immortus.tracking_strategy': strategy})
     job_id = create(app, 'Slow', 60, 60)['job_id']
     worker = processes.worker(ini, '--job-monitoring-interval', '1', '--lease-grace', '2')
     wait_for(lambda: verify(app, job_id)['status'] == 'started', message='start')
@@ -152,8 +133,8 @@ def test_a_job_cancelled_in_rq_reads_failed(rq_app, redis_db):
 
 
 @pytest.mark.parametrize('strategy, key', [('rq', 'rq:job:'), ('redis', 'immortus:job:')])
-def test_records_expire_after_status_ttl(make_app, redis_db, processes, strategy, key):
-    app, ini = make_app(**{'immortus.tracking_strategy': strategy,
+def test_records_expire_after_status_ttl(make_rq_app, redis_db, processes, strategy, key):
+    app, ini = make_rq_app(**{'immortus.tracking_strategy': strategy,
                            'immortus.status_ttl': '2'})
     job_id = create(app, 'Add', 1, 2)['job_id']
     run_burst(processes, ini)
@@ -222,8 +203,8 @@ def commandstats(client):
 
 
 @pytest.mark.parametrize('strategy, command', [('rq', 'hmget'), ('redis', 'hgetall')])
-def test_a_verify_is_one_redis_command(make_app, redis_db, strategy, command):
-    app, _ = make_app(**{'immortus.tracking_strategy': strategy})
+def test_a_verify_is_one_redis_command(make_rq_app, redis_db, strategy, command):
+    app, _ = make_rq_app(**{'immortus.tracking_strategy': strategy})
     job_id = create(app, 'Add', 1, 1)['job_id']
     verify(app, job_id)  # the pool has its connection now
     before = commandstats(redis_db)
@@ -235,8 +216,8 @@ def test_a_verify_is_one_redis_command(make_app, redis_db, strategy, command):
     assert delta == {command: 10}
 
 
-def test_redis_strategy_publishes_each_change(make_app, redis_db, processes):
-    app, ini = make_app(**{'immortus.tracking_strategy': 'redis_pub_sub'})
+def test_redis_strategy_publishes_each_change(make_rq_app, redis_db, processes):
+    app, ini = make_rq_app(**{'immortus.tracking_strategy': 'redis_pub_sub'})
     pubsub = redis_db.pubsub()
     pubsub.psubscribe('immortus:job:*')
     job_id = create(app, 'Add', 1, 2)['job_id']
@@ -250,52 +231,8 @@ def test_redis_strategy_publishes_each_change(make_app, redis_db, processes):
     assert 0 < redis_db.ttl(f'immortus:job:{job_id}') <= 86400
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def private_redis(processes, tmp_path):
-    """A redis-server of this test's own, on a port from the OS, that keeps
-    its data across a restart (append-only file)."""
-    port = free_port()
-    args = ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
-            '--appendonly', 'yes', '--dir', str(tmp_path)]
-    try:
-        server = processes.start(*args, log_name='redis')
-    except FileNotFoundError:
-        unavailable('redis-server is not installed')
-    client = redis.Redis(port=port)
-    wait_for(lambda: _pings(client), message='redis-server')
-
-    class Server:
-        url = f'redis://127.0.0.1:{port}/0'
-
-        def stop(self):
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-
-        def start(self):
-            self.proc = processes.start(*args, log_name='redis')
-            wait_for(lambda: _pings(client), message='redis-server')
-
-    instance = Server()
-    instance.proc = server
-    instance.client = client
-    return instance
-
-
-def _pings(client):
-    try:
-        return client.ping()
-    except redis.exceptions.ConnectionError:
-        return False
-
-
-def test_redis_down_is_503_and_recovers(make_app, private_redis, processes):
-    app, ini = make_app(url=private_redis.url)
+def test_redis_down_is_503_and_recovers(make_rq_app, private_redis, processes):
+    app, ini = make_rq_app(url=private_redis.url)
     job_id = create(app, 'Add', 1, 2)['job_id']
     assert verify(app, job_id)['status'] == 'queued'
     private_redis.stop()

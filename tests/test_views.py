@@ -2,7 +2,6 @@
 import logging
 
 import pytest
-from pyramid.response import Response
 from webtest import TestApp
 
 from pyramid_immortus import BackendUnavailable, Job, render_immortus, tracking_strategy

@@ -106,7 +106,7 @@ class RQAdapter:
             job_id=job.job_id, description=f'{job.job_class}({job.job_id})',
             **self.options)
         try:
-            rq_job.data
+            rq_job.data  # noqa: B018 -- serialises the arguments now
         except Exception as exc:
             raise TypeError(
                 f'the arguments of {job!r} cannot be sent to rq '

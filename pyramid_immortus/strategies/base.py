@@ -22,7 +22,7 @@ class ReportingStrategy:
     def report_many(self, job_ids):
         """``{job_id: report or UnknownJob}`` in one read."""
         reports = {}
-        for job_id, raw in zip(job_ids, self.fetch(job_ids)):
+        for job_id, raw in zip(job_ids, self.fetch(job_ids), strict=True):
             try:
                 reports[job_id] = self.decode(job_id, raw)
             except UnknownJob as exc:

@@ -1,0 +1,16 @@
+"""``python -m bench.plain_worker REDIS_URL QUEUE``: plain rq, burst mode.
+
+The task's module is imported before the worker starts, as
+``immortus-worker`` has the application's modules imported when it forks.
+"""
+import sys
+
+from redis import Redis
+from rq import Queue, Worker
+
+import bench.tasks  # noqa: F401
+
+if __name__ == '__main__':
+    connection = Redis.from_url(sys.argv[1])
+    Worker([Queue(sys.argv[2], connection=connection)], connection=connection).work(
+        burst=True, logging_level='WARNING')
