@@ -8,7 +8,9 @@ Each round enqueues ``--jobs`` trivial jobs per variant (timing each
 burst worker: ``immortus-worker`` for pyramid_immortus, rq's own ``Worker``
 for plain rq, both forking a work horse per job.  Throughput is jobs divided
 by the span from the first job's start to the last one's end, as rq records
-them.  Each cell is the median of the rounds.  Empties the Redis database.
+them.  A second plain-rq row runs a worker that has loaded the same Pyramid
+application without using it, to show what forking a process of that size
+costs.  Each cell is the median of the rounds.  Empties the Redis database.
 """
 import argparse
 import os
@@ -69,11 +71,16 @@ def span(connection, ids):
 def run(args, env, variant, connection):
     queue = f'bench-{variant}'
     started = time.perf_counter()
-    if variant == 'plain':
+    if variant.startswith('plain'):
         q = Queue(queue, connection=connection)
         ids = [q.enqueue(trivial, i).id for i in range(args.jobs)]
         enqueue = time.perf_counter() - started
         worker = [sys.executable, '-m', 'bench.plain_worker', args.redis_url, queue]
+        if variant == 'plain-app':
+            ini = os.path.join(ROOT, 'bench', '.jobs-plain-app.ini')
+            with open(ini, 'w') as f:
+                f.write(INI.format(url=args.redis_url, queue=queue, strategy='rq'))
+            worker.append(ini)
     else:
         ini = os.path.join(ROOT, 'bench', f'.jobs-{variant}.ini')
         with open(ini, 'w') as f:
@@ -98,7 +105,7 @@ def main():
     args = parser.parse_args()
     connection = Redis.from_url(args.redis_url)
     env = dict(os.environ, PYTHONPATH=ROOT)
-    variants = ('plain', 'rq', 'redis')
+    variants = ('plain', 'plain-app', 'rq', 'redis')
     samples = {v: [] for v in variants}
     try:
         for _ in range(args.rounds):
@@ -117,6 +124,7 @@ def main():
     print('| variant | jobs/s | x plain rq | enqueue us/job | x plain rq |')
     print('|---|---:|---:|---:|---:|')
     labels = {'plain': 'plain rq (Queue.enqueue + rq Worker)',
+              'plain-app': 'plain rq, worker holding the same Pyramid app',
               'rq': 'pyramid_immortus, rq strategy', 'redis': 'pyramid_immortus, redis strategy'}
     for variant in variants:
         rate, enqueue = medians[variant]

@@ -65,12 +65,14 @@ def main():
         job.perform_now(registry, N)
         timings[job.__name__] = time.perf_counter() - started
     bare, tight = timings['Bare'], timings['Tight']
-    print(f'{"loop":<28}{"total s":>10}{"ns/call":>10}')
-    print(f'{"bare method call":<28}{bare:>10.3f}{bare / N * 1e9:>10.0f}')
-    print(f'{"self.progress (throttled)":<28}{tight:>10.3f}{tight / N * 1e9:>10.0f}')
-    print(f'ratio progress/bare: {tight / bare:.2f}x; '
-          f'{counting.writes} Redis writes for {N:,} calls '
-          f'(interval {registry.settings["immortus.progress_interval"]} s)')
+    interval = registry.settings['immortus.progress_interval']
+    print(f'{N:,} calls in one job, redis strategy, progress_interval {interval} s; '
+          f'{time.strftime("%Y-%m-%d")}')
+    print('| loop | total s | ns/call | x bare | Redis writes |')
+    print('|---|---:|---:|---:|---:|')
+    print(f'| bare method call | {bare:.3f} | {bare / N * 1e9:.0f} | 1.00 | 0 |')
+    print(f'| self.progress (throttled) | {tight:.3f} | {tight / N * 1e9:.0f} | '
+          f'{tight / bare:.2f} | {counting.writes} |')
 
 
 if __name__ == '__main__':

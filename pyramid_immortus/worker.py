@@ -36,6 +36,12 @@ class ImmortusWorker(Worker):
         gc.freeze()
         return super().fork_work_horse(job, queue)
 
+    def handle_execution_ended(self, job, queue, heartbeat_ttl):
+        """rq's bookkeeping after ``perform``; the job's last heartbeat then
+        extends no lease."""
+        job.execution_ended = True
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
+
     def get_heartbeat_ttl(self, job, working_time=0.0):
         """rq's heartbeat TTL with ``lease_grace`` in place of its 60 s."""
         return super().get_heartbeat_ttl(job, working_time) - 60 + self.lease_grace

@@ -39,8 +39,13 @@ class ImmortusRQJob(RQJob):
     so that verify can tell a job whose worker died from a running one, and
     pass it on to the job's strategy (``job_heartbeat``)."""
 
+    #: set by ``ImmortusWorker`` once ``perform`` has returned or raised
+    execution_ended = False
+
     def heartbeat(self, timestamp, ttl, pipeline=None, xx=False):
         super().heartbeat(timestamp, ttl, pipeline=pipeline, xx=xx)
+        if self.execution_ended:
+            return  # rq's last beat, after the job ended: no lease to extend
         deadline = timestamp.timestamp() + ttl
         connection = pipeline if pipeline is not None else self.connection
         connection.hset(self.key, DEADLINE, repr(deadline))
