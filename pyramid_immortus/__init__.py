@@ -7,6 +7,7 @@ client and the directives ``add_immortus_jobs``, ``add_immortus_job``,
 """
 
 from .adapters.inline import InlineAdapter
+from .adapters.rq import RQAdapter
 from .adapters.threads import AsyncAdapter
 from .catalog import JobCatalog, find_tracking_strategy
 from .config import (
@@ -25,7 +26,6 @@ from .settings import SETTINGS_PREFIX
 from .strategies.memory import MemoryStrategy
 from .strategies.redis import RedisStrategy
 from .strategies.rq import RQStrategy
-from .adapters.rq import RQAdapter
 
 __all__ = [
     'Job', 'tracking_strategy', 'strategy_config', 'render_immortus',

@@ -71,7 +71,12 @@ class IStatusReport(Interface):
 
 
 class IQueueAdapter(Interface):
-    """Hands jobs to whatever runs them."""
+    """Hands jobs to whatever runs them.
+
+    An adapter may also offer ``prepare(job)``, called before anything is
+    recorded: it raises ``TypeError`` for arguments the adapter cannot carry
+    and may leave what it built in ``job.prepared`` for ``enqueue``.
+    """
 
     strategy_name = Attribute(
         'The name of the tracking strategy inferred for this adapter.'

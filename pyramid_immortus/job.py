@@ -62,6 +62,8 @@ class Job:
         info = cls.venusian.attach(cls, callback, category='pyramid', depth=1)
 
     def __init__(self, registry, job_id=None, arguments=(), kwargs=None, owner=None):
+        """A job of ``registry``'s application; ``perform_later`` and the
+        workers build them, with a fresh uuid4 ``job_id`` unless given."""
         self.registry = registry
         self.job_id = job_id or str(uuid.uuid4())
         self.job_class = get_catalog(registry).name_of(type(self))
