@@ -37,6 +37,11 @@ __all__ = [
 #: The asset spec of the JavaScript client's folder.
 STATIC_PATH = 'pyramid_immortus:static/'
 
+#: ``(name, factory)`` of the strategies and adapters every app has.
+BUILTIN_STRATEGIES = (('memory', MemoryStrategy), ('redis', RedisStrategy),
+                      ('redis_pub_sub', RedisStrategy), ('rq', RQStrategy))
+BUILTIN_ADAPTERS = (('inline', InlineAdapter), ('async', AsyncAdapter), ('rq', RQAdapter))
+
 VERIFY_ROUTE = 'immortus.verify'
 VERIFY_CLASS_ROUTE = 'immortus.verify_class'
 VERIFY_BATCH_ROUTE = 'immortus.verify_batch'
@@ -61,13 +66,10 @@ def includeme(config):
     config.add_directive('add_immortus_job', add_immortus_job)
     config.add_directive('add_immortus_jobs', add_immortus_jobs)
 
-    config.add_tracking_strategy('memory', MemoryStrategy)
-    config.add_tracking_strategy('redis', RedisStrategy)
-    config.add_tracking_strategy('redis_pub_sub', RedisStrategy)
-    config.add_tracking_strategy('rq', RQStrategy)
-    config.add_queue_adapter('inline', InlineAdapter)
-    config.add_queue_adapter('async', AsyncAdapter)
-    config.add_queue_adapter('rq', RQAdapter)
+    for name, factory in BUILTIN_STRATEGIES:
+        config.add_tracking_strategy(name, factory)
+    for name, factory in BUILTIN_ADAPTERS:
+        config.add_queue_adapter(name, factory)
 
     config.add_renderer('immortus', ImmortusRenderer)
     config.add_exception_view(

@@ -157,6 +157,17 @@ def add_immortus_jobs(config, include):
     config.include(include)
 
 
+def import_factory(registry, iface, spec, message):
+    """Import ``spec`` (a dotted name, or an object as it is), or raise
+    ``ConfigurationError`` with ``message`` and the names registered for
+    ``iface``."""
+    try:
+        return DottedNameResolver().maybe_resolve(spec)
+    except (ImportError, ValueError, AttributeError):
+        known = ', '.join(sorted(n for n, _ in registry.getUtilitiesFor(iface)))
+        raise ConfigurationError(f'{message}; registered: {known}') from None
+
+
 def resolve_strategy_spec(registry, spec, setting=None):
     """Turn a strategy name, dotted name or class into a registered name.
 
@@ -170,14 +181,10 @@ def resolve_strategy_spec(registry, spec, setting=None):
         return spec
     else:
         name = spec
-        try:
-            factory = DottedNameResolver().resolve(spec)
-        except (ImportError, ValueError, AttributeError):
-            known = sorted(n for n, _ in registry.getUtilitiesFor(IJobTrackingStrategy))
-            raise ConfigurationError(
-                f'{setting}: no tracking strategy is registered as {spec!r} and '
-                f'it is not an importable dotted name; registered: {", ".join(known)}'
-            ) from None
+        factory = import_factory(
+            registry, IJobTrackingStrategy, spec,
+            f'{setting}: no tracking strategy is registered as {spec!r} and it is '
+            'not an importable dotted name')
     if registry.queryUtility(IJobTrackingStrategy, name=name) is None:
         strategy = call_factory(factory, registry)
         check_strategy(strategy, name)
@@ -191,14 +198,10 @@ def resolve_adapter(registry):
     spec = registry.settings[key]
     name = spec if isinstance(spec, str) else dotted_name(spec)
     if registry.queryUtility(IQueueAdapter, name=name) is None:
-        try:
-            factory = DottedNameResolver().maybe_resolve(spec)
-        except (ImportError, ValueError, AttributeError):
-            known = sorted(n for n, _ in registry.getUtilitiesFor(IQueueAdapter))
-            raise ConfigurationError(
-                f'{key}: {spec!r} is neither one of {", ".join(known)} nor an '
-                'importable dotted name of an adapter factory'
-            ) from None
+        factory = import_factory(
+            registry, IQueueAdapter, spec,
+            f'{key}: {spec!r} is neither a registered queue adapter nor an '
+            'importable dotted name of an adapter factory')
         adapter = make_adapter(factory, registry, name)
         registry.registerUtility(adapter, IQueueAdapter, name=name)
     registry.settings[key] = name
