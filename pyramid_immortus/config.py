@@ -233,10 +233,14 @@ def setup(config):
 
     def parse():
         registry.settings.update(parse_settings(registry.settings))
+
+    def parse_and_connect():
+        parse()
         register_redis(registry)
 
     parse()  # fail at include time when the .ini is wrong ...
-    # ... and again at commit, for settings the application changed since.
-    config.action('immortus.settings', parse, order=PHASE1_CONFIG)
+    # ... and again at commit, for settings the application changed since;
+    # the Redis client is made once, from the final immortus.redis_url.
+    config.action('immortus.settings', parse_and_connect, order=PHASE1_CONFIG)
     config.action('immortus.resolve', lambda: resolve_strategies(registry),
                   order=ORDER_RESOLVE)

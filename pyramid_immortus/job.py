@@ -6,7 +6,8 @@ from time import monotonic
 import venusian
 
 from .catalog import find_tracking_strategy, get_catalog, get_queue_adapter, notify
-from .renderers import dumps
+from .exceptions import BackendUnavailable
+from .renderers import dumps, job_payload, set_json
 from .settings import SETTINGS_PREFIX
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,9 @@ class Job:
 
         def unavailable(request, response):
             if failures:
-                response.status_int = 503
-                response.content_type = 'application/json'
-                response.body = dumps({'error': f'backend unavailable: {failures[0]}'})
+                status, data = job_payload(BackendUnavailable(failures[0]))
+                set_json(response, status)
+                response.body = dumps(data)
 
         manager.get().addAfterCommitHook(after_commit)
         request.add_response_callback(unavailable)

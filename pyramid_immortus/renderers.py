@@ -43,6 +43,13 @@ def render_immortus(request, job):
     return json_response(data, status)
 
 
+def set_json(response, status):
+    """Make ``response`` a JSON answer with ``status`` that no cache keeps."""
+    response.status_int = status
+    response.content_type = 'application/json'
+    response.cache_control = 'no-store'
+
+
 class ImmortusRenderer:
     """The renderer factory registered as ``immortus``."""
 
@@ -53,8 +60,5 @@ class ImmortusRenderer:
         status, data = job_payload(value)
         request = system.get('request')
         if request is not None:
-            response = request.response
-            response.status_int = status
-            response.content_type = 'application/json'
-            response.cache_control = 'no-store'
+            set_json(request.response, status)
         return dumps(data)

@@ -167,14 +167,12 @@ def cancel_view(request):
     try:
         # stopping a running job kills it: the adapter records the reason first
         outcome = cancel(job_id, before_stop=record)
-    except UnknownJob:
-        status, data = unknown(job_id)
+    except (UnknownJob, BackendUnavailable) as exc:
+        status, data = strategy_error(job_id, exc)
         return json_response(data, status)
     except (JobAlreadyEnded, CannotCancel) as exc:
         message = 'the job has ended' if isinstance(exc, JobAlreadyEnded) else str(exc)
         return json_response({'job_id': job_id, 'error': message}, 409)
-    except BackendUnavailable:
-        return json_response({'job_id': job_id, 'error': 'backend unavailable'}, 503)
     if outcome == 'stopping':
         return json_response({'job_id': job_id, 'stopping': True}, 202)
     record()
