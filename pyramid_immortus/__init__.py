@@ -16,8 +16,8 @@ from .config import (
 )
 from .decorators import strategy_config, tracking_strategy
 from .exceptions import (
-    BackendUnavailable, Cancelled, CannotCancel, JobAlreadyEnded,
-    JobNotRegistered, UnknownJob,
+    BackendUnavailable, Cancelled, CannotCancel, CapacityExceeded,
+    JobAlreadyEnded, JobNotRegistered, Shutdown, UnknownJob,
 )
 from .interfaces import IJobCatalog
 from .job import Job
@@ -31,6 +31,7 @@ __all__ = [
     'Job', 'tracking_strategy', 'strategy_config', 'render_immortus',
     'find_tracking_strategy', 'UnknownJob', 'BackendUnavailable',
     'JobAlreadyEnded', 'JobNotRegistered', 'Cancelled', 'CannotCancel',
+    'CapacityExceeded', 'Shutdown',
     'STATIC_PATH', 'includeme',
 ]
 
@@ -50,11 +51,12 @@ CANCEL_ROUTE = 'immortus.cancel'
 
 def includeme(config):
     """Set up ``pyramid_immortus`` in a Pyramid application."""
-    from pyramid.exceptions import BadCSRFToken, URLDecodeError
+    from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, URLDecodeError
 
     from .views import (
         RawPathPrefix, backend_unavailable_view, bad_csrf_view, cancel_view,
-        forbidden_view, url_decode_error_view, verify_batch_view, verify_view,
+        forbidden_view, not_found_view, url_decode_error_view, verify_batch_view,
+        verify_view,
     )
 
     setup(config)
@@ -88,7 +90,9 @@ def includeme(config):
         config.add_route(name, pattern, request_method=method)
         config.add_view(view, route_name=name, permission=permission)
         config.add_forbidden_view(forbidden_view, route_name=name)
-    config.add_exception_view(bad_csrf_view, context=BadCSRFToken, route_name=CANCEL_ROUTE)
+    for error in (BadCSRFToken, BadCSRFOrigin):
+        config.add_exception_view(bad_csrf_view, context=error, route_name=CANCEL_ROUTE)
     config.add_view_predicate('immortus_raw_path_prefix', RawPathPrefix)
     config.add_exception_view(url_decode_error_view, context=URLDecodeError,
-                              immortus_raw_path_prefix=path + '/')
+                              immortus_raw_path_prefix=path)
+    config.add_notfound_view(not_found_view, immortus_raw_path_prefix=path)

@@ -5,7 +5,7 @@ from pyramid.exceptions import ConfigurationError
 from pyramid.interfaces import PHASE1_CONFIG
 from pyramid.path import DottedNameResolver
 
-from .catalog import get_catalog, strategy_name_for
+from .catalog import get_catalog, get_queue_adapter, strategy_name_for
 from .connection import register_redis
 from .interfaces import IJobTrackingStrategy, IQueueAdapter
 from .settings import SETTINGS_PREFIX, parse_settings
@@ -225,6 +225,47 @@ def resolve_strategies(registry):
             f'{SETTINGS_PREFIX}queue_adapter: its inferred tracking strategy '
             f'{inferred!r} is not registered; set {key}'
         )
+    check_strategies(registry)
+    activate = getattr(get_queue_adapter(registry), 'activate', None)
+    if activate is not None:
+        activate()
+
+
+def keeps_owners(strategy):
+    """Whether ``strategy`` can record a job's owner and read it back."""
+    writes = hasattr(strategy, 'job_created') or hasattr(strategy, 'job_owner')
+    reads = hasattr(strategy, 'read_many') or hasattr(strategy, 'owner')
+    return writes and reads
+
+
+def check_strategies(registry):
+    """Refuse a strategy that cannot work with the queue adapter, or that
+    cannot keep owners when ``immortus.verify_owner_only`` is on, for the
+    default strategy and for each job's own."""
+    settings = registry.settings
+    adapter_key = SETTINGS_PREFIX + 'queue_adapter'
+    adapter = get_queue_adapter(registry)
+    owner_only = settings[SETTINGS_PREFIX + 'verify_owner_only']
+    catalog = get_catalog(registry)
+    for name, job_class in [(None, None), *((n, catalog.get(n)) for n in catalog.names())]:
+        strategy_name = strategy_name_for(registry, job_class)
+        strategy = registry.getUtility(IJobTrackingStrategy, name=strategy_name)
+        whose = (f'the tracking strategy {strategy_name!r} of job {name!r}' if name
+                 else f'the default tracking strategy {strategy_name!r}')
+        if getattr(strategy, 'process_local', False) and getattr(adapter, 'out_of_process', False):
+            raise ConfigurationError(
+                f'{adapter_key} = {settings[adapter_key]}: {whose} keeps job states in '
+                'the memory of one process, where the workers of this adapter cannot '
+                'write them; use "redis" or "rq"')
+        if getattr(strategy, 'needs_rq_adapter', False) and not getattr(adapter, 'rq', False):
+            raise ConfigurationError(
+                f'{adapter_key} = {settings[adapter_key]}: {whose} reads the job records '
+                'of rq, which only the "rq" queue adapter writes')
+        if owner_only and not keeps_owners(strategy):
+            raise ConfigurationError(
+                f'{SETTINGS_PREFIX}verify_owner_only = true: {whose} cannot record '
+                'owners (it needs job_created or job_owner, and read_many or owner); '
+                'a job it tracks would be public')
 
 
 def setup(config):

@@ -23,6 +23,12 @@ class BackendUnavailable(ImmortusError):
     """
 
 
+class CapacityExceeded(BackendUnavailable):
+    """A strategy holds as many unfinished jobs as it may (the ``memory``
+    strategy's ``immortus.memory_max_jobs``): the new job is refused with a
+    ``503`` rather than pushing out another user's job."""
+
+
 class JobAlreadyEnded(ImmortusError):
     """A job that has already ended cannot be cancelled (``409``)."""
 
@@ -36,6 +42,18 @@ class Cancelled(ImmortusError):
     failure (``exception.type`` is ``"Cancelled"``)."""
 
 
+class Shutdown(ImmortusError):
+    """The process that held the job stopped before the job could end (the
+    ``async`` adapter's jobs when the web process stops)."""
+
+
 class CannotCancel(ImmortusError):
     """The adapter cannot take this job back (for instance, it is running
     on a thread that cannot be stopped): ``409``."""
+
+
+def failure(kind, message=''):
+    """An exception whose class is named ``kind``: it stands for a failure
+    known only by its type's name and message (reported by rq as text, or
+    written again after a first write failed)."""
+    return type(kind, (ImmortusError,), {})(message)

@@ -19,12 +19,22 @@ class IJobTrackingStrategy(Interface):
 class ITrackingCallbacks(Interface):
     """Optional callbacks of a tracking strategy, one per job event.
 
-    An exception raised by a callback is logged and does not stop the job.
-    Strategies may also offer ``job_owner(job_id, owner)`` (who enqueued
-    it), ``job_discarded(job_id)`` (the adapter could not enqueue it) and
-    ``job_heartbeat(job_id, deadline)`` (``immortus-worker`` promises its
-    next heartbeat before ``deadline``, a POSIX time).
+    Only :meth:`job_created` may create a job's record; every other
+    callback changes an existing record and does nothing for a missing one,
+    and a record whose job has ended (finished, failed) never changes again.
+    A strategy written as in the Rails documentation, without
+    :meth:`job_created`, gets ``job_owner(job_id, owner)`` (if it has it and
+    the job has an owner) and then :meth:`job_enqueued` instead.  An
+    exception raised by :meth:`job_created` or ``job_owner`` refuses the job
+    (a ``503``); one raised by any other callback is logged and does not
+    stop the job.
     """
+
+    def job_created(job_id, job_class, owner, deadline=None):
+        """Create the job's record, queued, before any worker can start it,
+        with its registered class name and its owner (a string, or
+        ``None``), and, where the adapter gives one, the deadline of its
+        first lease (a POSIX time; see :meth:`job_heartbeat`)."""
 
     def job_enqueued(job_id):
         """The job was handed to the queue (called before any worker can
@@ -37,14 +47,24 @@ class ITrackingCallbacks(Interface):
         """``perform`` returned."""
 
     def job_failed(job_id, exc):
-        """``perform`` raised ``exc`` (or the job was lost or cancelled)."""
+        """``perform`` raised ``exc``, or the job was lost or cancelled; a
+        job that has ended already keeps its first end."""
 
     def job_progress(job_id, current, total, message):
-        """The job reported progress (throttled by the job)."""
+        """The job reported progress (throttled by the job; ``current`` and
+        ``total`` are finite numbers)."""
 
     def job_meta(job_id, meta):
-        """The job's ``meta`` dict changed (saved with progress and at the
-        end)."""
+        """The job's ``meta`` dict changed (JSON data; saved with progress
+        and at the end)."""
+
+    def job_heartbeat(job_id, deadline):
+        """The job's worker (or, under ``async``, its web process) is alive
+        and promises another heartbeat before ``deadline``, a POSIX time;
+        once that passes with no heartbeat, the job has been lost."""
+
+    def job_discarded(job_id):
+        """The adapter could not enqueue the job: forget its record."""
 
 
 class IStatusReport(Interface):
@@ -58,7 +78,8 @@ class IStatusReport(Interface):
 
         The dict holds at least ``completed``; the built-in strategies add
         ``status``, ``failed``, timestamps, ``progress`` and failure details.
-        Raise :class:`pyramid_immortus.exceptions.UnknownJob` for an id the
+        It never holds the owner.  Raise
+        :class:`pyramid_immortus.exceptions.UnknownJob` for an id the
         strategy has never seen.
         """
 
@@ -66,21 +87,35 @@ class IStatusReport(Interface):
         """Return ``{job_id: report or exception}`` for many jobs in one
         read."""
 
+    def read_many(job_ids):
+        """Return ``{job_id: JobRecord or exception}`` for many jobs in one
+        read: the report together with the job's class and owner, which
+        the views check and never send (see
+        :class:`pyramid_immortus.status.JobRecord`)."""
+
     def owner(job_id):
-        """Return the user id that enqueued the job, or ``None``."""
+        """Return the user id that enqueued the job (a string), or
+        ``None``."""
 
 
 class IQueueAdapter(Interface):
     """Hands jobs to whatever runs them.
 
-    An adapter may also offer ``prepare(job)``, called before anything is
-    recorded: it raises ``TypeError`` for arguments the adapter cannot carry
-    and may leave what it built in ``job.prepared`` for ``enqueue``.
+    An adapter may also offer ``lease_deadline()``, the deadline (a POSIX
+    time) of the first lease of a job that it runs in the enqueuing process,
+    so that the job's record reads failed if that process dies before the
+    job ends, and ``activate()``, called once at commit when the
+    configuration chose it.
     """
 
     strategy_name = Attribute(
         'The name of the tracking strategy inferred for this adapter.'
     )
+
+    def prepare(job):
+        """Called before anything is recorded: raise ``TypeError`` for
+        arguments the adapter cannot carry, and leave what was built in
+        ``job.prepared`` for :meth:`enqueue` (optional)."""
 
     def enqueue(job):
         """Schedule ``job`` (a :class:`pyramid_immortus.Job`) to run.
@@ -95,11 +130,16 @@ class IQueueAdapter(Interface):
 class ICancellableQueueAdapter(IQueueAdapter):
     """A queue adapter that can take a job back."""
 
-    def cancel(job_id, before_stop=None):
-        """Cancel a job: return ``'cancelled'`` if it had not started, or
-        call ``before_stop()`` (it records the cancellation, since the job
-        may be killed) and return ``'stopping'`` when a running job was asked
-        to stop.  Raise :class:`pyramid_immortus.exceptions.UnknownJob`,
+    def job_class_of(job_id):
+        """Return the registered class name of a job this adapter holds,
+        from its own record, or ``None`` for an id it does not hold: the
+        cancel view trusts this, not the caller, for the job's class."""
+
+    def cancel(job_id):
+        """Cancel a job: return ``'cancelled'`` if it had not started (and
+        never will), or ``'stopping'`` when a running job was asked to stop
+        (its end is recorded where it runs).  Raise
+        :class:`pyramid_immortus.exceptions.UnknownJob`,
         :class:`pyramid_immortus.exceptions.JobAlreadyEnded` or
         :class:`pyramid_immortus.exceptions.CannotCancel`."""
 
@@ -115,3 +155,17 @@ class IJobCatalog(Interface):
 
     def name_of(job_class):
         """Return the name ``job_class`` was registered under."""
+
+    def names():
+        """Return the registered job names, sorted."""
+
+    def set_inline_strategy(job_class, strategy_name):
+        """Make ``strategy_name`` the strategy of ``job_class`` and of its
+        subclasses that name none."""
+
+    def inline_strategies():
+        """Return ``[(job_class, strategy)]`` as set so far."""
+
+    def inline_strategy(job_class):
+        """Return the nearest inline strategy name along the MRO, or
+        ``None``."""

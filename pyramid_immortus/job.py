@@ -1,14 +1,16 @@
 """The base class of jobs: the ActiveJob of this port."""
 import logging
+import time
 import uuid
 from time import monotonic
 
 import venusian
 
 from .catalog import find_tracking_strategy, get_catalog, get_queue_adapter, notify
-from .exceptions import BackendUnavailable
-from .renderers import dumps, job_payload, set_json
+from .exceptions import BackendUnavailable, failure
+from .renderers import job_payload, set_json
 from .settings import SETTINGS_PREFIX
+from .status import dumps, finite_number, json_value
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,8 @@ class Job:
         self.job_class = get_catalog(registry).name_of(type(self))
         self.arguments = tuple(arguments)
         self.kwargs = dict(kwargs or {})
-        self.owner = owner
+        #: the user id that enqueued the job, as a string (or ``None``)
+        self.owner = None if owner is None else str(owner)
         self.meta = {}
         #: what the queue adapter's ``prepare`` left for its ``enqueue``
         self.prepared = None
@@ -115,8 +118,9 @@ class Job:
         """Run a new job in the calling thread, with the same callbacks as
         a queued one; returns what ``perform`` returns and raises what it
         raises."""
-        job = cls(registry_of(request), arguments=args, kwargs=kwargs)
-        notify(job.tracking_strategy, 'job_enqueued', job.job_id)
+        job = cls(registry_of(request), arguments=args, kwargs=kwargs,
+                  owner=getattr(request, 'authenticated_userid', None))
+        job._create_record(job.tracking_strategy)
         return job.run()
 
     def _prepare(self, adapter):
@@ -124,15 +128,35 @@ class Job:
         if prepare is not None:
             prepare(self)  # refuses what the adapter cannot carry, early
 
+    def _create_record(self, strategy, deadline=None):
+        """Create the job's record, with its class and owner, before the job
+        can start.  A record that cannot be written, or an owner that cannot
+        be kept, refuses the job (:class:`BackendUnavailable`): a job is
+        never run unfollowable, nor public by accident."""
+        try:
+            created = getattr(strategy, 'job_created', None)
+            if created is not None:
+                created(self.job_id, self.job_class, self.owner, deadline)
+                return
+            if self.owner is not None:
+                record_owner = getattr(strategy, 'job_owner', None)
+                if record_owner is not None:
+                    record_owner(self.job_id, self.owner)
+        except BackendUnavailable:
+            raise
+        except Exception as exc:
+            log.exception('the record of %r could not be created', self)
+            raise BackendUnavailable(f'the record of {self!r} could not be created') from exc
+        notify(strategy, 'job_enqueued', self.job_id)
+
     def _enqueue(self, adapter, prepared=False):
         if not prepared:
             self._prepare(adapter)
         strategy = self.tracking_strategy
-        if self.owner is not None:
-            notify(strategy, 'job_owner', self.job_id, self.owner)
+        lease = getattr(adapter, 'lease_deadline', None)
         # Recorded before the adapter can hand the job to a worker, so that
-        # a fast worker's "started" or "finished" is never overwritten.
-        notify(strategy, 'job_enqueued', self.job_id)
+        # a fast worker's "started" or "finished" finds the record.
+        self._create_record(strategy, lease() if lease is not None else None)
         try:
             adapter.enqueue(self)
         except BaseException:
@@ -154,7 +178,7 @@ class Job:
 
         def unavailable(request, response):
             if failures:
-                status, data = job_payload(BackendUnavailable(failures[0]))
+                status, data = job_payload(failures[0])
                 set_json(response, status)
                 response.body = dumps(data)
 
@@ -168,21 +192,53 @@ class Job:
         notify(strategy, 'job_started', self.job_id)
         try:
             result = self.perform(*self.arguments, **self.kwargs)
-        except BaseException as exc:
             self._save_progress(strategy)
-            notify(strategy, 'job_failed', self.job_id, exc)
+        except BaseException as exc:
+            try:
+                self._save_progress(strategy)
+            except TypeError:
+                log.warning('the meta of %r is not JSON data: not saved', self)
+            self._record_end(strategy, 'job_failed', exc)
             raise
-        self._save_progress(strategy)
-        notify(strategy, 'job_finished', self.job_id)
+        self._record_end(strategy, 'job_finished')
         return result
+
+    #: Seconds between the tries of a job's last write (its end).
+    END_RETRIES = (0.1, 0.5, 2.0)
+
+    def _record_end(self, strategy, event, exc=None):
+        """Write the job's end, trying again when the store fails; the
+        retries carry no more than the exception's type, so that what
+        could not be written the first time has no part in it."""
+        method = getattr(strategy, event, None)
+        if method is None:
+            return
+        args = () if exc is None else (exc,)
+        for delay in (*self.END_RETRIES, None):
+            try:
+                method(self.job_id, *args)
+                return
+            except Exception:
+                log.warning('tracking strategy %r failed in %s for %r', strategy, event,
+                            self, exc_info=True)
+            if delay is None:
+                break
+            time.sleep(delay)
+            args = () if exc is None else (failure(type(exc).__name__),)
+        log.error('the end of %r (%s) could not be recorded', self, event)
 
     def progress(self, current, total=None, message=None):
         """Report progress from inside :meth:`perform`.
 
-        Writes reach the strategy at most once per
-        ``immortus.progress_interval`` seconds, together with :attr:`meta`;
-        the last one is always written before the job ends.
+        ``current`` and ``total`` must be finite numbers (``TypeError`` or
+        ``ValueError`` here otherwise), and :attr:`meta` JSON data
+        (``TypeError`` when it is written).  Writes reach the strategy at
+        most once per ``immortus.progress_interval`` seconds, together with
+        :attr:`meta`; the last one is always written before the job ends.
         """
+        current = finite_number(current, 'progress current')
+        if total is not None:
+            total = finite_number(total, 'progress total')
         self._progress = (current, total, message)
         self._progress_dirty = True
         if monotonic() - self._last_write >= self._interval:
@@ -190,8 +246,9 @@ class Job:
 
     def _save_progress(self, strategy):
         self._last_write = monotonic()
+        meta = json_value(self.meta, f'the meta of {self!r}') if self.meta else None
         if self._progress_dirty:
             self._progress_dirty = False
             notify(strategy, 'job_progress', self.job_id, *self._progress)
-        if self.meta:
-            notify(strategy, 'job_meta', self.job_id, dict(self.meta))
+        if meta:
+            notify(strategy, 'job_meta', self.job_id, meta)

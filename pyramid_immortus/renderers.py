@@ -1,20 +1,28 @@
 """The ``immortus`` renderer: a job becomes ``{"job_id", "job_class"}``."""
-import json
-
 from pyramid.response import Response
 
 from .exceptions import BackendUnavailable
+from .status import dumps
+
+#: What a client learns of a backend outage (the detail goes to the log).
+UNAVAILABLE = {'error': 'backend unavailable, try again later'}
+#: What a client learns of a job that could not be enqueued for another
+#: reason.
+NOT_ENQUEUED = {'error': 'the job could not be enqueued'}
 
 
 def job_payload(value):
     """Return ``(status, body)`` for what a job-creating view returned.
 
     A job (or a mapping with a ``job_id``) is ``200 {"job_id",
-    "job_class"}``; :class:`BackendUnavailable` is ``503 {"error"}``;
-    anything else is the Rails add-on's ``500 {}``.
+    "job_class"}``; :class:`BackendUnavailable` is ``503`` and any other
+    exception ``500``, each with a fixed ``{"error"}`` that tells nothing of
+    the backend; anything else is the Rails add-on's ``500 {}``.
     """
     if isinstance(value, BackendUnavailable):
-        return 503, {'error': f'backend unavailable: {value}'}
+        return 503, dict(UNAVAILABLE)
+    if isinstance(value, BaseException):
+        return 500, dict(NOT_ENQUEUED)
     if isinstance(value, dict):
         job_id, job_class = value.get('job_id'), value.get('job_class')
     else:
@@ -23,11 +31,6 @@ def job_payload(value):
     if not job_id:
         return 500, {}
     return 200, {'job_id': job_id, 'job_class': job_class}
-
-
-def dumps(data):
-    """Compact JSON as bytes."""
-    return json.dumps(data, separators=(',', ':')).encode()
 
 
 def json_response(data, status=200):

@@ -1,4 +1,5 @@
 """The ``immortus.*`` settings: one prefix, one table, one parser."""
+import math
 import re
 from urllib.parse import urlparse
 
@@ -29,6 +30,8 @@ def _number(kind, minimum):
             number = kind(value)
         except (TypeError, ValueError):
             raise ValueError(f'expected a number, not {value!r}') from None
+        if not math.isfinite(number):
+            raise ValueError('expected a finite number')
         if number < minimum:
             raise ValueError(f'expected a number >= {minimum}')
         return number
@@ -39,6 +42,7 @@ def _number(kind, minimum):
 
 positive_int = _number(int, 1)
 non_negative_float = _number(float, 0)
+positive_float = _number(float, 0.001)
 
 
 def optional(convert):
@@ -99,6 +103,8 @@ SETTINGS = (
     ('tracking_strategy', optional(as_name), None),
     ('verify_path', as_url_path, '/immortus/verify'),
     ('async_workers', positive_int, 4),
+    ('async_lease', positive_float, 30.0),
+    ('async_shutdown_grace', non_negative_float, 10.0),
     ('status_ttl', positive_int, 86400),
     ('status_max_age', positive_int, 7 * 86400),
     ('memory_max_jobs', positive_int, 10000),
@@ -110,9 +116,30 @@ SETTINGS = (
     ('rq.failure_ttl', optional(positive_int), None),
     ('verify_owner_only', as_strict_bool, False),
     ('verify_permission', optional(as_name), None),
+    ('cancel_require_csrf', as_strict_bool, True),
     ('enqueue_after_commit', as_strict_bool, True),
     ('batch_max', positive_int, 100),
 )
+
+
+def without_password(url):
+    """``url`` with the password of its userinfo, if any, masked."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    userinfo, _, host = parsed.netloc.rpartition('@')
+    user = userinfo.partition(':')[0]
+    return parsed._replace(netloc=f'{user}:***@{host}').geturl()
+
+
+def shown(key, raw):
+    """What an error message may show of the value of ``key``."""
+    if key == SETTINGS_PREFIX + 'redis_url' and isinstance(raw, str):
+        try:
+            return without_password(raw)
+        except ValueError:
+            return '<a URL that does not parse>'
+    return raw
 
 
 def parse_settings(settings):
@@ -132,7 +159,7 @@ def parse_settings(settings):
             parsed[key] = default if raw is None else convert(raw)
         except ValueError as exc:
             raise ConfigurationError(
-                f'Invalid value {raw!r} for setting {key!r}: {exc}'
+                f'Invalid value {shown(key, raw)!r} for setting {key!r}: {exc}'
             ) from None
     known = {SETTINGS_PREFIX + name for name, _, _ in SETTINGS}
     unknown = sorted(

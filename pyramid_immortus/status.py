@@ -1,5 +1,11 @@
-"""The one status vocabulary every built-in strategy reports in."""
+"""The one status vocabulary every built-in strategy reports in, and the
+values a report may hold (JSON only, never NaN)."""
+import json
+import math
 from datetime import datetime, timezone
+from decimal import Decimal
+from fractions import Fraction
+from typing import NamedTuple
 
 QUEUED = 'queued'
 STARTED = 'started'
@@ -15,15 +21,34 @@ ENDED = frozenset((FINISHED, FAILED))
 MAX_MESSAGE = 500
 
 
+class JobRecord(NamedTuple):
+    """What a strategy knows of one job: the verify answer it reports
+    (``report``, without ``job_id``) and, kept apart so that they never
+    reach a page, the job's registered class name and owner (``None``
+    where the strategy does not keep them)."""
+
+    report: dict
+    job_class: str | None = None
+    owner: str | None = None
+
+
 def isoformat(timestamp):
     """Format a POSIX timestamp as ISO 8601 UTC with a ``Z``."""
     moment = datetime.fromtimestamp(timestamp, timezone.utc)
     return moment.isoformat(timespec='milliseconds').replace('+00:00', 'Z')
 
 
+def _safe_str(value):
+    try:
+        return str(value)
+    except Exception:
+        return f'<{type(value).__name__} whose str() failed>'
+
+
 def exception_info(exc):
-    """Return ``{"type", "message"}`` for ``exc``: no traceback, ever."""
-    return {'type': type(exc).__name__, 'message': str(exc)[:MAX_MESSAGE]}
+    """Return ``{"type", "message"}`` for ``exc``: no traceback, ever, and
+    never an error, even for an exception whose ``__str__`` raises."""
+    return {'type': type(exc).__name__, 'message': _safe_str(exc)[:MAX_MESSAGE]}
 
 
 def error_string(info):
@@ -33,8 +58,26 @@ def error_string(info):
     return f"{info['type']}: {info['message']}"
 
 
+def finite_number(value, name):
+    """``value`` as an ``int`` or a finite ``float``; ``TypeError`` or
+    ``ValueError`` naming ``name`` for anything else (``bool``, NaN,
+    infinities, strings)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, Fraction)):
+        raise TypeError(f'{name} must be a number, not {type(value).__name__}')
+    if isinstance(value, int):
+        return value
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f'{name} must be a finite number, not {value!r}')
+    return number
+
+
 def progress_info(current, total=None, message=None):
-    """The ``progress`` object of a verify answer."""
+    """The ``progress`` object of a verify answer; raises for a ``current``
+    or ``total`` that is not a finite number."""
+    current = finite_number(current, 'progress current')
+    if total is not None:
+        total = finite_number(total, 'progress total')
     percent = None
     if total:
         percent = round(100.0 * current / total, 1)
@@ -42,19 +85,28 @@ def progress_info(current, total=None, message=None):
         'current': current,
         'total': total,
         'percent': percent,
-        'message': None if message is None else str(message)[:MAX_MESSAGE],
+        'message': None if message is None else _safe_str(message)[:MAX_MESSAGE],
     }
 
 
-def build_report(status, enqueued_at=None, started_at=None, ended_at=None,
-                 progress=None, meta=None, exception=None, owner=None):
-    """Assemble a verify answer (without ``job_id``) from stored fields.
+def json_value(value, name):
+    """``value`` as plain JSON data (what every strategy stores and every
+    page receives), or ``TypeError`` naming ``name``."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f'{name} must be JSON data (no NaN): {exc}') from None
 
-    ``owner`` is there for the verify view's owner check, which removes it
-    before answering.
-    """
+
+def dumps(data):
+    """Compact JSON as bytes; ``ValueError`` for NaN or infinities."""
+    return json.dumps(data, separators=(',', ':'), allow_nan=False).encode()
+
+
+def build_report(status, enqueued_at=None, started_at=None, ended_at=None,
+                 progress=None, meta=None, exception=None):
+    """Assemble a verify answer (without ``job_id``) from stored fields."""
     report = {
-        'owner': owner,
         'status': status,
         'completed': status == FINISHED,
         'failed': status == FAILED,
@@ -70,3 +122,16 @@ def build_report(status, enqueued_at=None, started_at=None, ended_at=None,
         report['exception'] = exception
         report['error'] = error_string(exception)
     return report
+
+
+def lease_expired(status, deadline, now):
+    """A job that has not ended and whose lease (``deadline``, a POSIX time
+    or ``None``) ran out has lost its worker, or its web process."""
+    return status not in ENDED and deadline is not None and now > deadline
+
+
+def worker_lost():
+    """The failure of a job whose worker (or web process) stopped
+    answering: a new dict each time."""
+    return {'type': 'WorkerLost',
+            'message': 'the worker running this job stopped responding'}

@@ -12,10 +12,30 @@ import sys
 
 from pyramid.paster import bootstrap, setup_logging
 from rq import Queue, Worker
+from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
 
 from .adapters.rq import ImmortusRQJob
+from .catalog import notify
 from .connection import get_redis
+from .exceptions import Cancelled, failure
 from .settings import SETTINGS_PREFIX
+from .strategies.rq import RQ_LEASE_GRACE
+
+
+def failure_of(exc_string, stopped):
+    """An exception that stands for a failure rq reports as text (the job
+    failed before ``Job.run`` could record it, or its work horse died)."""
+    if stopped:
+        return Cancelled('the job was stopped on request')
+    if exc_string.startswith('Work-horse terminated unexpectedly'):
+        kind, message = 'WorkerLost', exc_string.strip().rstrip(';')
+    else:
+        lines = [line for line in exc_string.strip().splitlines() if line.strip()]
+        kind, _, message = (lines[-1] if lines else 'JobFailed').partition(':')
+        kind = kind.strip().rpartition('.')[2] or 'JobFailed'
+        if not kind.isidentifier():
+            kind, message = 'JobFailed', lines[-1]
+    return failure(kind, message.strip())
 
 
 class ImmortusWorker(Worker):
@@ -27,7 +47,7 @@ class ImmortusWorker(Worker):
     """
 
     job_class = ImmortusRQJob
-    lease_grace = 60
+    lease_grace = RQ_LEASE_GRACE
 
     def fork_work_horse(self, job, queue):
         """Fork as rq does, with the application's objects frozen out of the
@@ -44,11 +64,25 @@ class ImmortusWorker(Worker):
 
     def get_heartbeat_ttl(self, job, working_time=0.0):
         """rq's heartbeat TTL with ``lease_grace`` in place of its 60 s."""
-        return super().get_heartbeat_ttl(job, working_time) - 60 + self.lease_grace
+        return super().get_heartbeat_ttl(job, working_time) - RQ_LEASE_GRACE + self.lease_grace
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string='',
+                           execution=None):
+        """rq's bookkeeping of a failed job, then the job's strategy learns
+        of the failure too: one that came before ``Job.run`` (a class this
+        worker does not know, arguments that do not unpickle), a work horse
+        that died, a stop on request.  A strategy that recorded the job's end
+        already keeps it (an ended state never changes)."""
+        stopped = getattr(self, '_stopped_job_id', None) == job.id
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
+                                   exc_string=exc_string, execution=execution)
+        strategy = job.tracking_strategy()
+        if strategy is not None:
+            notify(strategy, 'job_failed', job.id, failure_of(exc_string or '', stopped))
 
 
-def make_worker(registry, queues=None, name=None, job_monitoring_interval=30,
-                lease_grace=60, worker_class=ImmortusWorker):
+def make_worker(registry, queues=None, name=None, job_monitoring_interval=DEFAULT_JOB_MONITORING_INTERVAL,
+                lease_grace=RQ_LEASE_GRACE, worker_class=ImmortusWorker):
     """Build a worker for the application of ``registry``.
 
     ``queues`` defaults to ``immortus.rq.queue``.  The worker shares the
@@ -69,6 +103,20 @@ def make_worker(registry, queues=None, name=None, job_monitoring_interval=30,
     return worker
 
 
+def seconds(minimum):
+    """An argparse type: a whole number of seconds, at least ``minimum``."""
+    def convert(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f'{value} is less than {minimum}')
+        return value
+
+    return convert
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog='immortus-worker',
@@ -81,10 +129,12 @@ def parse_args(argv):
     parser.add_argument('--burst', '-b', action='store_true',
                         help='stop once the queues are empty')
     parser.add_argument('--name', '-n', help='the worker name rq shows')
-    parser.add_argument('--job-monitoring-interval', type=int, default=30,
+    parser.add_argument('--job-monitoring-interval', type=seconds(1),
+                        default=DEFAULT_JOB_MONITORING_INTERVAL,
                         metavar='SECONDS', help='heartbeat interval (default 30); '
                         'a dead worker\'s job reads failed after this + 60 s')
-    parser.add_argument('--lease-grace', type=int, default=60, metavar='SECONDS',
+    parser.add_argument('--lease-grace', type=seconds(0), default=RQ_LEASE_GRACE,
+                        metavar='SECONDS',
                         help='added to the heartbeat interval to declare a '
                         'silent worker dead (default 60, as rq)')
     parser.add_argument('--logging-level', default='INFO')

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from pyramid_immortus import UnknownJob
+from pyramid_immortus import CapacityExceeded, UnknownJob
 from pyramid_immortus.strategies.memory import MemoryStrategy
 
 
@@ -77,17 +77,64 @@ def test_jobs_that_never_end_expire_after_max_age(clock):
         memory.report('stuck')
 
 
-def test_never_grows_beyond_max_jobs(clock):
+def test_never_grows_beyond_max_jobs_and_pushes_out_ended_jobs_only(clock):
     memory = MemoryStrategy(ttl=10, max_age=100, max_jobs=50, clock=clock)
     for i in range(1000):
-        memory.job_enqueued(f'j{i}')
+        memory.job_created(f'j{i}', 'Job', 'alice')
         memory.job_started(f'j{i}')
+        memory.job_finished(f'j{i}')
         clock.now += 0.001
     assert len(memory) == 50
-    assert memory.report('j999')['status'] == 'started'
+    assert memory.report('j999')['status'] == 'finished'
     with pytest.raises(UnknownJob):
         memory.report('j0')
     assert len(memory._expiry) <= 2 * 50 + 1024 + 2
+
+
+def test_unfinished_jobs_are_never_pushed_out_new_ones_are_refused(clock):
+    memory = MemoryStrategy(ttl=10, max_age=100, max_jobs=3, clock=clock)
+    memory.job_created('victim', 'Job', 'alice')
+    memory.job_created('done', 'Job', 'bob')
+    memory.job_finished('done')
+    memory.job_created('other', 'Job', 'bob')
+    memory.job_created('pushes-done-out', 'Job', 'mallory')  # the ended one goes
+    with pytest.raises(UnknownJob):
+        memory.report('done')
+    with pytest.raises(CapacityExceeded) as info:
+        memory.job_created('one-too-many', 'Job', 'mallory')
+    assert 'immortus.memory_max_jobs' in str(info.value)
+    assert memory.read('victim').owner == 'alice'
+    assert memory.report('victim')['status'] == 'queued'
+
+
+def test_writes_never_create_a_record_and_an_end_never_changes(clock):
+    memory = MemoryStrategy(clock=clock)
+    for write in (lambda: memory.job_progress('ghost', 1, 2, None),
+                  lambda: memory.job_meta('ghost', {'a': 1}),
+                  lambda: memory.job_started('ghost'),
+                  lambda: memory.job_finished('ghost'),
+                  lambda: memory.job_failed('ghost', ValueError())):
+        write()
+        with pytest.raises(UnknownJob):
+            memory.report('ghost')
+    memory.job_created('a', 'Job', None)
+    memory.job_failed('a', ValueError('first'))
+    memory.job_finished('a')
+    memory.job_progress('a', 9, 9, 'late')
+    report = memory.report('a')
+    assert report['status'] == 'failed' and report['error'] == 'ValueError: first'
+    assert 'progress' not in report
+
+
+def test_progress_keeps_a_live_job_alive(clock):
+    memory = MemoryStrategy(ttl=10, max_age=100, clock=clock)
+    memory.job_created('a', 'Job', 'alice')
+    memory.job_started('a')
+    for _ in range(5):
+        clock.now += 60
+        memory.job_progress('a', 1, 2, None)
+    assert memory.report('a')['status'] == 'started'
+    assert memory.read('a').owner == 'alice'
 
 
 def test_discarded_job_is_unknown(clock):
@@ -100,12 +147,13 @@ def test_discarded_job_is_unknown(clock):
 
 def test_meta_and_owner(clock):
     memory = MemoryStrategy(clock=clock)
-    memory.job_enqueued('a')
-    memory.job_owner('a', 'alice')
+    memory.job_created('a', 'Job', 42)
     memory.job_meta('a', {'rows': 3})
-    assert memory.owner('a') == 'alice'
+    assert memory.owner('a') == '42'
+    assert memory.read('a').job_class == 'Job'
     meta = memory.meta('a')
     assert meta['meta'] == {'rows': 3} and 'completed' not in meta
+    assert 'owner' not in meta and 'owner' not in memory.report('a')
 
 
 def test_thread_safe_under_concurrent_writers():

@@ -1,4 +1,5 @@
 """The redis and rq strategies on a real Redis, driven directly."""
+import json
 import time
 
 import pytest
@@ -57,9 +58,56 @@ def test_states_and_expiry(strategy, redis_db):
     assert report['failed'] is True and report['ended_at']
 
 
-def test_a_write_to_an_unknown_job_is_bounded(strategy, redis_db):
-    strategy.job_progress('ghost', 1, None, None)
-    assert 0 < redis_db.ttl('immortus:job:ghost') <= 600
+def test_a_write_never_creates_a_record(strategy, redis_db):
+    for write in (lambda: strategy.job_progress('ghost', 1, None, None),
+                  lambda: strategy.job_meta('ghost', {'a': 1}),
+                  lambda: strategy.job_heartbeat('ghost', time.time() + 5),
+                  lambda: strategy.job_started('ghost'),
+                  lambda: strategy.job_failed('ghost', ValueError())):
+        write()
+        assert not redis_db.exists('immortus:job:ghost')
+
+
+def test_an_ended_state_never_changes(strategy, redis_db):
+    strategy.job_created('a', 'Job', 'alice')
+    strategy.job_failed('a', ValueError('first'))
+    strategy.job_finished('a')
+    strategy.job_started('a')
+    strategy.job_progress('a', 1, 1, None)
+    report = strategy.report('a')
+    assert report['status'] == 'failed' and report['error'] == 'ValueError: first'
+    assert 'progress' not in report
+
+
+def test_progress_extends_the_life_of_a_live_job(redis_db, clock):
+    strategy = RedisStrategy(redis_db, ttl=60, max_age=2, clock=clock)
+    strategy.job_created('a', 'Job', 'alice')
+    strategy.job_started('a')
+    for _ in range(3):
+        time.sleep(1)
+        strategy.job_progress('a', 1, 2, None)
+    assert strategy.read('a').owner == 'alice'
+    assert 1 < redis_db.ttl('immortus:job:a') <= 2
+
+
+def test_published_messages_hold_a_status_and_never_the_owner(strategy, redis_db):
+    pubsub = redis_db.pubsub()
+    pubsub.subscribe('immortus:job:a')
+    pubsub.get_message(timeout=1)
+    strategy.job_created('a', 'Secret', 'alice')
+    strategy.job_started('a')
+    strategy.job_progress('a', 1, 2, 'half')
+    strategy.job_finished('a')
+    messages = []
+    while (message := pubsub.get_message(timeout=1)) is not None:
+        messages.append(json.loads(message['data']))
+    pubsub.close()
+    assert [m['status'] for m in messages] == ['queued', 'started', 'started', 'finished']
+    assert messages[2]['progress']['message'] == 'half'
+    for message in messages:
+        assert message['job_id'] == 'a'
+        assert not {'owner', 'job_class', 'deadline'} & set(message)
+        assert 'alice' not in json.dumps(message)
 
 
 def test_jobs_that_never_end_expire_after_max_age(redis_db, clock):
@@ -84,13 +132,17 @@ def test_a_started_job_whose_lease_ran_out_is_failed(strategy, clock):
 
 
 def test_discarded_and_owner(strategy):
-    strategy.job_enqueued('a')
-    strategy.job_owner('a', 'alice')
-    assert strategy.owner('a') == 'alice'
+    import uuid
+
+    user = uuid.UUID(int=7)
+    strategy.job_created('a', 'Job', user)
+    assert strategy.owner('a') == str(user)
+    assert 'owner' not in strategy.report('a') and 'owner' not in strategy.meta('a')
     strategy.job_discarded('a')
     with pytest.raises(UnknownJob):
         strategy.report('a')
-    assert strategy.owner('a') is None
+    with pytest.raises(UnknownJob):
+        strategy.owner('a')
 
 
 def test_report_many_in_one_round_trip(strategy, redis_db):
@@ -108,12 +160,26 @@ def test_rq_strategy_falls_back_to_rqs_own_lease(redis_db, clock):
 
     strategy = RQStrategy(redis_db, clock=clock)
     beat = datetime.fromtimestamp(clock.now, timezone.utc)
-    redis_db.hset('rq:job:plain', mapping={'status': 'started', 'last_heartbeat': utcformat(beat)})
+    redis_db.hset('rq:job:plain', mapping={'status': 'started', 'last_heartbeat': utcformat(beat),
+                                           'immortus:class': 'Plain'})
     clock.now += 89
     assert strategy.report('plain')['status'] == 'started'
     clock.now += 2
     assert strategy.report('plain')['exception']['type'] == 'WorkerLost'
-    redis_db.hset('rq:job:odd', mapping={'status': 'stopped'})
+    clock.now += 1000  # the lost job stays lost
+    assert strategy.report('plain')['exception']['type'] == 'WorkerLost'
+    redis_db.hset('rq:job:plain', 'status', 'finished')
+    assert strategy.report('plain')['status'] == 'failed'
+    redis_db.hset('rq:job:odd', mapping={'status': 'stopped', 'immortus:class': 'Odd'})
     report = strategy.report('odd')
     assert report['status'] == 'failed' and report['exception']['type'] == 'Stopped'
     assert report['rq_status'] == 'stopped'
+
+
+def test_rq_jobs_not_enqueued_by_the_add_on_do_not_exist(redis_db):
+    strategy = RQStrategy(redis_db)
+    redis_db.hset('rq:job:foreign', mapping={'status': 'finished'})
+    with pytest.raises(UnknownJob):
+        strategy.report('foreign')
+    strategy.job_progress('foreign', 1, 2, None)
+    assert not redis_db.hexists('rq:job:foreign', 'immortus:progress')

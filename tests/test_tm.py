@@ -17,7 +17,14 @@ class Down:
     strategy_name = 'memory'
 
     def enqueue(self, job):
-        raise BackendUnavailable('queue down after commit')
+        raise BackendUnavailable('redis://:hunter2@db.internal:6379 is down')
+
+
+class Broken:
+    strategy_name = 'memory'
+
+    def enqueue(self, job):
+        raise RuntimeError('postgresql://app:s3cret@db.internal/app refused')
 
 
 def known_during_request(request, job_id):
@@ -48,6 +55,7 @@ def make_app(make_config, with_tm=True, **settings):
     if with_tm:
         config.include('pyramid_tm')
     config.add_queue_adapter('down', Down)
+    config.add_queue_adapter('broken', Broken)
     config.add_route('create', '/create', request_method='POST')
     config.add_view(create, route_name='create', renderer='immortus')
     config.add_exception_view(invalid, context=ValueError, renderer='json')
@@ -80,8 +88,18 @@ def test_an_enqueue_failing_after_commit_is_a_503(make_config, caplog):
     app = make_app(make_config, **{'immortus.queue_adapter': 'down'})
     with caplog.at_level(logging.ERROR):
         res = app.post('/create', status=503)
-    assert res.json == {'error': 'backend unavailable: queue down after commit'}
+    assert res.json == {'error': 'backend unavailable, try again later'}
+    assert res.headers['Cache-Control'] == 'no-store'
     assert 'could not be enqueued after the commit' in caplog.text
+    assert 'hunter2' in caplog.text  # the detail goes to the log only
+
+
+def test_any_other_failure_after_commit_is_a_500_that_tells_nothing(make_config, caplog):
+    app = make_app(make_config, **{'immortus.queue_adapter': 'broken'})
+    with caplog.at_level(logging.ERROR):
+        res = app.post('/create', status=500)
+    assert res.json == {'error': 'the job could not be enqueued'}
+    assert 's3cret' not in res.text and 's3cret' in caplog.text
 
 
 @pytest.mark.parametrize('with_tm, setting', [(False, 'true'), (True, 'false')])

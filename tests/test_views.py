@@ -54,7 +54,7 @@ class DownAdapter:
     strategy_name = 'memory'
 
     def enqueue(self, job):
-        raise BackendUnavailable('queue down')
+        raise BackendUnavailable('redis: Error 111 connecting to db.internal:6379')
 
 
 def create_quick(request):
@@ -126,7 +126,8 @@ def test_render_immortus_by_hand(app):
 def test_create_with_backend_down_is_503_json(make_app):
     app = make_app({'immortus.queue_adapter': 'down'})
     res = app.post('/create/quick', status=503)
-    assert res.json == {'error': 'backend unavailable: queue down'}
+    assert res.json == {'error': 'backend unavailable, try again later'}
+    assert '6379' not in res.text
 
 
 def test_verify_finished_job(app):

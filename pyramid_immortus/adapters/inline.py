@@ -9,14 +9,15 @@ log = logging.getLogger(__name__)
 
 
 def run_logged(job):
-    """Run ``job``; log (rather than raise) what it raises.
+    """Run ``job``; log (rather than raise) whatever it raises, a
+    ``BaseException`` such as ``SystemExit`` included.
 
     Its strategy has recorded the failure already, and the request that
     enqueued it should still answer with the job's id.
     """
     try:
         job.run()
-    except Exception:
+    except BaseException:
         log.exception('job %r failed', job)
 
 
@@ -28,6 +29,9 @@ class InlineAdapter:
 
     def __init__(self, registry=None):
         self.registry = registry
+
+    def prepare(self, job):
+        """Nothing to prepare: the job stays in this process."""
 
     def enqueue(self, job):
         """Run ``job`` now."""

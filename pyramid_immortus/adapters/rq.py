@@ -1,9 +1,11 @@
 """``rq``: jobs go to Redis; ``immortus-worker`` processes run them."""
+import time
+
 from pyramid.threadlocal import get_current_registry
 from rq import Queue
 from rq.command import send_stop_job_command
-from rq.exceptions import NoSuchJobError
-from rq.job import Job as RQJob, JobStatus
+from rq.job import Job as RQJob
+from rq.registry import CanceledJobRegistry
 from zope.interface import implementer
 
 from ..catalog import find_tracking_strategy, notify
@@ -11,10 +13,24 @@ from ..connection import backend_errors, get_redis
 from ..exceptions import JobAlreadyEnded, JobNotRegistered, UnknownJob
 from ..interfaces import ICancellableQueueAdapter, IJobCatalog
 from ..settings import SETTINGS_PREFIX
-from ..strategies.rq import DEADLINE, OWNER
+from ..status import FAILED
+from ..strategies.rq import CLASS, DEADLINE, ENDED, OWNER, ended_mark
 
 #: The function every rq job of this add-on calls, by its dotted name.
 PERFORM = 'pyramid_immortus.adapters.rq.perform'
+
+#: Cancel a job that still waits in its queue, atomically: taken out of the
+#: queue, it can never be dequeued.  KEYS: the job's hash, its queue, its
+#: queue's canceled registry.  ARGV: job id, registry score, the end to
+#: record.  Returns 1 (cancelled), 0 (not waiting in the queue: taken by a
+#: worker, or ended), -1 (not this add-on's job).
+CANCEL = """
+if redis.call('hexists', KEYS[1], 'immortus:class') == 0 then return -1 end
+if redis.call('lrem', KEYS[2], 0, ARGV[1]) == 0 then return 0 end
+redis.call('hset', KEYS[1], 'status', 'canceled', 'immortus:ended', ARGV[3])
+redis.call('zadd', KEYS[3], ARGV[2], ARGV[1])
+return 1
+"""
 
 
 def perform(job_class, job_id, args, kwargs, owner=None):
@@ -37,10 +53,18 @@ def perform(job_class, job_id, args, kwargs, owner=None):
 class ImmortusRQJob(RQJob):
     """rq's job, whose heartbeats also record the deadline of the next one,
     so that verify can tell a job whose worker died from a running one, and
-    pass it on to the job's strategy (``job_heartbeat``)."""
+    pass it on to the job's strategy (``job_heartbeat``).  It knows its
+    registered class (``immortus_class``) without unpickling anything."""
 
     #: set by ``ImmortusWorker`` once ``perform`` has returned or raised
     execution_ended = False
+    #: the job's registered class name, or ``None`` for a job not of ours
+    immortus_class = None
+
+    def restore(self, raw_data):
+        super().restore(raw_data)
+        job_class = raw_data.get(CLASS.encode())
+        self.immortus_class = job_class.decode() if job_class is not None else None
 
     def heartbeat(self, timestamp, ttl, pipeline=None, xx=False):
         super().heartbeat(timestamp, ttl, pipeline=pipeline, xx=xx)
@@ -49,23 +73,24 @@ class ImmortusRQJob(RQJob):
         deadline = timestamp.timestamp() + ttl
         connection = pipeline if pipeline is not None else self.connection
         connection.hset(self.key, DEADLINE, repr(deadline))
-        self._strategy_heartbeat(deadline)
+        strategy = self.tracking_strategy()
+        if strategy is not None:
+            notify(strategy, 'job_heartbeat', self.id, deadline)
 
-    def _strategy_heartbeat(self, deadline):
-        if self.func_name != PERFORM:
-            return
+    def tracking_strategy(self):
+        """The strategy of this job's class (the default one for a class
+        this worker does not know), or ``None`` for a job not of ours."""
+        if self.immortus_class is None:
+            return None
         registry = get_current_registry()
-        job_class = self.args[0]
         try:
-            strategy = find_tracking_strategy(registry, job_class)
+            return find_tracking_strategy(registry, self.immortus_class)
         except LookupError:
-            return
-        notify(strategy, 'job_heartbeat', self.id, deadline)
+            return find_tracking_strategy(registry)
 
 
 #: rq states in which a job can still be cancelled before it runs.
-WAITING = frozenset((JobStatus.CREATED, JobStatus.QUEUED, JobStatus.DEFERRED,
-                     JobStatus.SCHEDULED))
+WAITING = frozenset(('created', 'queued', 'deferred', 'scheduled'))
 
 
 @implementer(ICancellableQueueAdapter)
@@ -73,11 +98,15 @@ class RQAdapter:
     """Enqueues jobs on rq queues in ``immortus.redis_url``.
 
     A job goes to its class's ``queue`` or ``immortus.rq.queue``, with the
-    ``immortus.rq.*`` timeouts and TTLs, and its owner in rq's job hash,
-    all in one transaction: nothing is half-enqueued.
+    ``immortus.rq.*`` timeouts and TTLs, and its class and owner in rq's job
+    hash, all in one transaction: nothing is half-enqueued.
     """
 
     strategy_name = 'rq'
+    #: its jobs run in other processes (``immortus-worker``)
+    out_of_process = True
+    #: it keeps rq's job records, which the ``rq`` strategy reads
+    rq = True
 
     def __init__(self, connection, queue='default', job_timeout=None,
                  result_ttl=None, failure_ttl=None):
@@ -85,6 +114,7 @@ class RQAdapter:
         self.queue_name = queue
         self.options = {'timeout': job_timeout, 'result_ttl': result_ttl,
                         'failure_ttl': failure_ttl}
+        self._cancel = connection.register_script(CANCEL)
 
     @classmethod
     def from_registry(cls, registry):
@@ -119,31 +149,51 @@ class RQAdapter:
         job.prepared = rq_job
 
     def enqueue(self, job):
-        """Push the prepared rq job (and its owner) in one transaction."""
+        """Push the prepared rq job, its class and its owner in one
+        transaction."""
         rq_job = job.prepared
         queue = self.queue_for(job)
+        identity = {CLASS: job.job_class}
+        if job.owner is not None:
+            identity[OWNER] = job.owner
         with backend_errors():
             with self.connection.pipeline() as pipe:
                 queue.enqueue_job(rq_job, pipeline=pipe)
-                if job.owner is not None:
-                    pipe.hset(rq_job.key, OWNER, str(job.owner))
+                pipe.hset(rq_job.key, mapping=identity)
                 pipe.execute()
 
-    def cancel(self, job_id, before_stop=None):
-        """Cancel a waiting rq job (``'cancelled'``), or ask the worker of a
-        running one to stop it (``'stopping'``)."""
+    def job_class_of(self, job_id):
+        """The registered class name of a job this adapter enqueued, read
+        from its rq hash without unpickling; ``None`` for any other id."""
         with backend_errors():
-            try:
-                rq_job = RQJob.fetch(job_id, connection=self.connection)
-            except NoSuchJobError:
-                raise UnknownJob(job_id) from None
-            status = rq_job.get_status(refresh=False)
-            if status in WAITING:
-                rq_job.cancel()
+            job_class = self.connection.hget(RQJob.key_for(job_id), CLASS)
+        return job_class.decode() if job_class is not None else None
+
+    def cancel(self, job_id):
+        """Cancel a job that waits in its queue (``'cancelled'``), in one
+        atomic step that no worker can race, or ask the worker of a job it
+        has taken to stop it (``'stopping'``); the worker then records the
+        stop as the job's failure."""
+        key = RQJob.key_for(job_id)
+        with backend_errors():
+            status, origin = self.connection.hmget(key, 'status', 'origin')
+            if status is None:
+                raise UnknownJob(job_id)
+            origin = (origin or b'').decode()
+            cancelled = self._cancel(
+                keys=[key, Queue(origin, connection=self.connection).key,
+                      CanceledJobRegistry(origin, connection=self.connection).key],
+                args=[job_id, int(time.time()) + (self.options['failure_ttl'] or 31536000),
+                      ended_mark(FAILED, {'type': 'Cancelled',
+                                          'message': 'cancelled on request'}, time.time())])
+            if cancelled == -1:
+                raise UnknownJob(job_id)
+            if cancelled == 1:
                 return 'cancelled'
-            if status == JobStatus.STARTED:
-                if before_stop is not None:
-                    before_stop()
+            status = self.connection.hget(key, 'status')
+            ended = self.connection.hexists(key, ENDED)
+            if status is not None and not ended and (
+                    status.decode() == 'started' or status.decode() in WAITING):
                 send_stop_job_command(self.connection, job_id)
                 return 'stopping'
         raise JobAlreadyEnded(job_id)

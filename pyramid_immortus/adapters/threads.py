@@ -1,56 +1,195 @@
 """``async``: a bounded pool of threads in the web process itself."""
+import atexit
+import logging
+import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections import OrderedDict
 
 from zope.interface import implementer
 
-from ..exceptions import CannotCancel, UnknownJob
+from ..catalog import notify
+from ..exceptions import BackendUnavailable, CannotCancel, Shutdown, UnknownJob
 from ..interfaces import ICancellableQueueAdapter
 from ..settings import SETTINGS_PREFIX
 from .inline import run_logged
 
+log = logging.getLogger(__name__)
+
+#: A worker thread with nothing to do for this long ends.
+IDLE_SECONDS = 10.0
+
+
+def exit_on_sigterm(signum, frame):
+    """SIGTERM as ``SystemExit``, so that the process runs its exit hooks
+    (the pool's shutdown) instead of vanishing."""
+    raise SystemExit(128 + signum)
+
+
+def handle_sigterm():
+    """Install :func:`exit_on_sigterm` if nothing else handles SIGTERM
+    and this is the main thread (a server that installed its own handler,
+    such as gunicorn, keeps it)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, exit_on_sigterm)
+
 
 @implementer(ICancellableQueueAdapter)
 class AsyncAdapter:
-    """Runs jobs on ``workers`` threads of this process: the embedded
-    default, no Redis needed.  Jobs that wait for a thread are kept in
-    memory, so they are lost if the process stops."""
+    """Runs jobs on at most ``workers`` threads of this process: the
+    embedded default, no Redis needed.
+
+    Jobs that wait for a thread are kept in memory, so they do not survive
+    the process.  Every ``lease / 3`` seconds the pool gives each of its
+    jobs (waiting or running) a heartbeat with a deadline ``lease`` seconds
+    ahead, so that a strategy shared with other processes (``redis``) reads
+    a job of a process that died as failed (``WorkerLost``) at most
+    ``lease`` seconds after its last heartbeat.  When the process exits
+    (SIGINT, SIGTERM, ``sys.exit``), waiting jobs are recorded as failed
+    (``Shutdown``) at once, and running jobs get ``shutdown_grace`` seconds
+    to end before they are recorded so too.
+    """
 
     strategy_name = 'memory'
 
-    def __init__(self, workers=4):
+    def __init__(self, workers=4, lease=30.0, shutdown_grace=10.0):
         self.workers = workers
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix='immortus')
-        self._pending = {}
-        self._lock = threading.Lock()
+        self.lease = lease
+        self.shutdown_grace = shutdown_grace
+        self._waiting = OrderedDict()
+        self._running = {}
+        self._threads = 0
+        self._idle = 0
+        self._beating = False
+        self._closed = False
+        self._exit_hook = False
+        self._cond = threading.Condition()
 
     @classmethod
     def from_registry(cls, registry):
-        """Build one from ``immortus.async_workers``."""
-        return cls(registry.settings[SETTINGS_PREFIX + 'async_workers'])
+        """Build one from the ``immortus.async_*`` settings."""
+        settings = registry.settings
+        return cls(settings[SETTINGS_PREFIX + 'async_workers'],
+                   lease=settings[SETTINGS_PREFIX + 'async_lease'],
+                   shutdown_grace=settings[SETTINGS_PREFIX + 'async_shutdown_grace'])
+
+    def activate(self):
+        """Called once the configuration chose this adapter: SIGTERM now
+        ends the process through its exit hooks (see :func:`handle_sigterm`)."""
+        handle_sigterm()
+
+    def lease_deadline(self):
+        """The deadline of a new job's first lease (a POSIX time)."""
+        return time.time() + self.lease
+
+    # -- running ---------------------------------------------------------
+
+    def prepare(self, job):
+        """Nothing to prepare: the job stays in this process."""
 
     def enqueue(self, job):
         """Hand ``job`` to the pool."""
-        with self._lock:
-            future = self._pool.submit(run_logged, job)
-            self._pending[job.job_id] = future
-        future.add_done_callback(lambda _: self._forget(job.job_id))
+        with self._cond:
+            if self._closed:
+                raise BackendUnavailable('the async pool is shutting down')
+            self._waiting[job.job_id] = job
+            if not self._exit_hook:
+                self._exit_hook = True
+                atexit.register(self.shutdown)
+            if not self._beating:
+                self._beating = True
+                self._spawn(self._beat, 'immortus-heartbeat')
+            if self._idle:
+                self._cond.notify()
+            elif self._threads < self.workers:
+                self._threads += 1
+                self._spawn(self._work, f'immortus-{self._threads}')
 
-    def _forget(self, job_id):
-        with self._lock:
-            self._pending.pop(job_id, None)
+    def _spawn(self, target, name):
+        threading.Thread(target=target, name=name, daemon=True).start()
 
-    def cancel(self, job_id, before_stop=None):
-        """Drop a job that has not started yet; a running thread cannot be
-        stopped (``CannotCancel``)."""
-        with self._lock:
-            future = self._pending.get(job_id)
-        if future is None:
-            raise UnknownJob(job_id)
-        if not future.cancel():
+    def _work(self):
+        while True:
+            with self._cond:
+                idle_until = time.monotonic() + IDLE_SECONDS
+                while not self._waiting:
+                    left = idle_until - time.monotonic()
+                    if self._closed or left <= 0:
+                        self._threads -= 1
+                        return
+                    self._idle += 1
+                    self._cond.wait(left)
+                    self._idle -= 1
+                job_id, job = self._waiting.popitem(last=False)
+                self._running[job_id] = job
+            try:
+                run_logged(job)
+            finally:
+                with self._cond:
+                    del self._running[job_id]
+                    self._cond.notify_all()
+
+    def _jobs(self):
+        with self._cond:
+            return [*self._waiting.values(), *self._running.values()]
+
+    def _beat(self):
+        while True:
+            with self._cond:
+                if self._closed or not (self._waiting or self._running):
+                    self._beating = False
+                    return
+            deadline = self.lease_deadline()
+            for job in self._jobs():
+                notify(job.tracking_strategy, 'job_heartbeat', job.job_id, deadline)
+            with self._cond:
+                self._cond.wait(self.lease / 3)
+
+    # -- cancelling ------------------------------------------------------
+
+    def job_class_of(self, job_id):
+        """The registered class name of a job this pool holds (waiting or
+        running), else ``None``."""
+        with self._cond:
+            job = self._waiting.get(job_id) or self._running.get(job_id)
+        return job.job_class if job is not None else None
+
+    def cancel(self, job_id):
+        """Drop a job that has not started yet (``'cancelled'``); a running
+        thread cannot be stopped (``CannotCancel``)."""
+        with self._cond:
+            if self._waiting.pop(job_id, None) is not None:
+                return 'cancelled'
+            running = job_id in self._running
+        if running:
             raise CannotCancel('the job is running on a thread that cannot be stopped')
-        return 'cancelled'
+        raise UnknownJob(job_id)
 
-    def shutdown(self, wait=True):
-        """Stop taking jobs; with ``wait``, let the running ones end."""
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+    # -- stopping --------------------------------------------------------
+
+    def shutdown(self, grace=None):
+        """Stop taking jobs, record the waiting ones as failed
+        (``Shutdown``), give the running ones ``grace`` seconds (default
+        ``shutdown_grace``) and record those still running as failed."""
+        grace = self.shutdown_grace if grace is None else grace
+        with self._cond:
+            self._closed = True
+            waiting = list(self._waiting.values())
+            self._waiting.clear()
+            self._cond.notify_all()
+        for job in waiting:
+            log.warning('%r had not started when the process stopped: recorded as failed', job)
+            notify(job.tracking_strategy, 'job_failed', job.job_id,
+                   Shutdown('the process stopped before the job could run'))
+        until = time.monotonic() + grace
+        with self._cond:
+            while self._running and time.monotonic() < until:
+                self._cond.wait(until - time.monotonic())
+            running = list(self._running.values())
+        for job in running:
+            log.error('%r was still running %.1f s after the process began to stop: '
+                      'recorded as failed', job, grace)
+            notify(job.tracking_strategy, 'job_failed', job.job_id,
+                   Shutdown('the process stopped while the job was running'))

@@ -1,12 +1,13 @@
-"""What the built-in strategies share: reading reports."""
+"""What the built-in strategies share: reading records and reports."""
 from ..connection import backend_errors
 from ..exceptions import UnknownJob
 
 
 class ReportingStrategy:
-    """Derives ``report``, ``report_many``, ``completed`` and ``meta`` from
-    two methods: ``fetch(job_ids)``, the raw records of many jobs in one
-    read, and ``decode(job_id, raw)``, one raw record as a report (raising
+    """Derives ``read_many``, ``report``, ``report_many``, ``owner``,
+    ``completed`` and ``meta`` from two methods: ``fetch(job_ids)``, the raw
+    records of many jobs in one read, and ``decode(job_id, raw)``, one raw
+    record as a :class:`~pyramid_immortus.status.JobRecord` (raising
     :class:`UnknownJob` for a missing one)."""
 
     def fetch(self, job_ids):
@@ -15,19 +16,33 @@ class ReportingStrategy:
     def decode(self, job_id, raw):
         raise NotImplementedError
 
+    def read_many(self, job_ids):
+        """``{job_id: JobRecord or UnknownJob}`` in one read."""
+        records = {}
+        for job_id, raw in zip(job_ids, self.fetch(job_ids), strict=True):
+            try:
+                records[job_id] = self.decode(job_id, raw)
+            except UnknownJob as exc:
+                records[job_id] = exc
+        return records
+
+    def read(self, job_id):
+        """The :class:`JobRecord` of ``job_id``; raises ``UnknownJob``."""
+        return self.decode(job_id, self.fetch([job_id])[0])
+
     def report(self, job_id):
         """The whole verify answer of ``job_id``; raises ``UnknownJob``."""
-        return self.decode(job_id, self.fetch([job_id])[0])
+        return self.read(job_id).report
 
     def report_many(self, job_ids):
         """``{job_id: report or UnknownJob}`` in one read."""
-        reports = {}
-        for job_id, raw in zip(job_ids, self.fetch(job_ids), strict=True):
-            try:
-                reports[job_id] = self.decode(job_id, raw)
-            except UnknownJob as exc:
-                reports[job_id] = exc
-        return reports
+        return {job_id: getattr(record, 'report', record)
+                for job_id, record in self.read_many(job_ids).items()}
+
+    def owner(self, job_id):
+        """The user id that enqueued the job (a string), or ``None``;
+        raises ``UnknownJob``."""
+        return self.read(job_id).owner
 
     def completed(self, job_id):
         """``True`` once the job finished (``False`` for an unknown id)."""

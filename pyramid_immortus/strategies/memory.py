@@ -2,29 +2,37 @@
 import heapq
 import threading
 import time
+from collections import OrderedDict
 
 from zope.interface import implementer
 
-from ..exceptions import UnknownJob
+from ..exceptions import CapacityExceeded, UnknownJob
 from ..interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
 from ..settings import SETTINGS_PREFIX
-from .base import ReportingStrategy
 from ..status import (
-    ENDED, FAILED, FINISHED, QUEUED, STARTED, build_report, exception_info,
-    isoformat, progress_info,
+    ENDED, FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report,
+    exception_info, isoformat, progress_info,
 )
+from .base import ReportingStrategy
 
 
 @implementer(IJobTrackingStrategy, ITrackingCallbacks, IStatusReport)
 class MemoryStrategy(ReportingStrategy):
     """Keeps job states in a dict of this process, guarded by a lock.
 
-    A record is dropped ``ttl`` seconds after its job ends, ``max_age``
-    seconds after it was last written if the job never ends, and the
-    soonest-expiring records go first once there are more than ``max_jobs``.
-    Only the process that runs the jobs can see them: use it with the
-    ``inline`` and ``async`` adapters.
+    A record is created only by ``job_created`` (or ``job_enqueued``); every
+    other write updates an existing record and never revives a missing one,
+    and an ended record never changes again.  A record is dropped ``ttl``
+    seconds after its job ends, or ``max_age`` seconds after its last write
+    while the job has not ended (progress keeps it alive).  At ``max_jobs``
+    records, the oldest ended ones make room; an unfinished record is never
+    pushed out, and when only unfinished ones are left a new job is refused
+    (:class:`CapacityExceeded`, a 503).  Only the process that runs the jobs
+    can see them: use it with the ``inline`` and ``async`` adapters.
     """
+
+    #: its records live in this process only
+    process_local = True
 
     def __init__(self, ttl=86400, max_age=7 * 86400, max_jobs=10000, clock=time.time):
         self.ttl = ttl
@@ -33,6 +41,7 @@ class MemoryStrategy(ReportingStrategy):
         self.clock = clock
         self._records = {}
         self._expiry = []  # heap of (expires_at, job_id); stale entries skipped
+        self._ended = OrderedDict()  # ended job ids, oldest end first
         self._lock = threading.Lock()
 
     @classmethod
@@ -52,18 +61,40 @@ class MemoryStrategy(ReportingStrategy):
 
     # -- writing ---------------------------------------------------------
 
+    def _set_expiry(self, job_id, record, now):
+        record['expires'] = now + (self.ttl if record['status'] in ENDED else self.max_age)
+        heapq.heappush(self._expiry, (record['expires'], job_id))
+
+    def _create(self, job_id, job_class, owner):
+        now = self.clock()
+        with self._lock:
+            self._purge(now)
+            if job_id in self._records:
+                raise ValueError(f'job {job_id!r} exists already')
+            while len(self._records) >= self.max_jobs:
+                if not self._ended:
+                    raise CapacityExceeded(
+                        f'the memory strategy holds {self.max_jobs} unfinished jobs '
+                        '(immortus.memory_max_jobs)')
+                oldest, _ = self._ended.popitem(last=False)
+                self._records.pop(oldest, None)
+            record = self._records[job_id] = {
+                'status': QUEUED, 'enqueued_at': isoformat(now),
+                'job_class': job_class, 'owner': None if owner is None else str(owner)}
+            self._set_expiry(job_id, record, now)
+
     def _update(self, job_id, **fields):
         now = self.clock()
         with self._lock:
             self._purge(now)
             record = self._records.get(job_id)
-            if record is None:
-                record = self._records[job_id] = {'status': QUEUED}
+            if record is None or record['status'] in ENDED:
+                return False
             record.update(fields)
-            ttl = self.ttl if record.get('status') in ENDED else self.max_age
-            record['expires'] = now + ttl
-            heapq.heappush(self._expiry, (record['expires'], job_id))
-            self._bound()
+            self._set_expiry(job_id, record, now)
+            if record['status'] in ENDED:
+                self._ended[job_id] = None
+            return True
 
     def _purge(self, now):
         expiry, records = self._expiry, self._records
@@ -72,22 +103,18 @@ class MemoryStrategy(ReportingStrategy):
             record = records.get(job_id)
             if record is not None and record['expires'] == expires:
                 del records[job_id]
+                self._ended.pop(job_id, None)
         if len(expiry) > 2 * len(records) + 1024:
             self._expiry = [(r['expires'], k) for k, r in records.items()]
             heapq.heapify(self._expiry)
 
-    def _bound(self):
-        records = self._records
-        while len(records) > self.max_jobs:
-            expires, job_id = heapq.heappop(self._expiry)
-            record = records.get(job_id)
-            if record is not None and record['expires'] == expires:
-                del records[job_id]
+    def job_created(self, job_id, job_class, owner, deadline=None):
+        """Create the job's record, queued, with its class and owner."""
+        self._create(job_id, job_class, owner)
 
     def job_enqueued(self, job_id):
-        """Record the job as queued."""
-        self._update(job_id, status=QUEUED,
-                     enqueued_at=isoformat(self.clock()))
+        """Create the record of a job whose class and owner are unknown."""
+        self._create(job_id, None, None)
 
     def job_started(self, job_id):
         """Record the job as started."""
@@ -107,17 +134,17 @@ class MemoryStrategy(ReportingStrategy):
         self._update(job_id, progress=progress_info(current, total, message))
 
     def job_meta(self, job_id, meta):
-        """Record the job's ``meta`` dict."""
+        """Record the job's ``meta`` dict (JSON data, as ``Job`` checks)."""
         self._update(job_id, meta=dict(meta))
 
-    def job_owner(self, job_id, owner):
-        """Record who enqueued the job."""
-        self._update(job_id, owner=owner)
+    def job_heartbeat(self, job_id, deadline):
+        """Nothing to do: a record of this process dies with it."""
 
     def job_discarded(self, job_id):
         """Forget a job that could not be enqueued."""
         with self._lock:
             self._records.pop(job_id, None)
+            self._ended.pop(job_id, None)
 
     # -- reading ---------------------------------------------------------
 
@@ -130,18 +157,11 @@ class MemoryStrategy(ReportingStrategy):
                     for r in records]
 
     def decode(self, job_id, record):
-        """A record as a verify answer."""
+        """A record as a :class:`JobRecord`."""
         if record is None:
             raise UnknownJob(job_id)
-        return build_report(
+        report = build_report(
             record['status'], record.get('enqueued_at'), record.get('started_at'),
             record.get('ended_at'), record.get('progress'), record.get('meta'),
-            record.get('exception'), record.get('owner'),
-        )
-
-    def owner(self, job_id):
-        """The user id that enqueued the job, or ``None``."""
-        record = self.fetch([job_id])[0]
-        if record is None:
-            raise UnknownJob(job_id)
-        return record.get('owner')
+            record.get('exception'))
+        return JobRecord(report, record['job_class'], record['owner'])

@@ -8,33 +8,60 @@ from ..connection import backend_errors, get_redis
 from ..exceptions import UnknownJob
 from ..interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
 from ..settings import SETTINGS_PREFIX
-from .base import ReportingStrategy, pipelined
 from ..status import (
-    ENDED, FAILED, FINISHED, QUEUED, STARTED, build_report, exception_info,
-    isoformat, progress_info,
+    ENDED, FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report,
+    exception_info, isoformat, lease_expired, progress_info, worker_lost,
 )
-
-#: What a job whose worker stopped sending heartbeats failed with.
-WORKER_LOST = {'type': 'WorkerLost',
-               'message': 'the worker running this job stopped responding'}
+from .base import ReportingStrategy, pipelined
 
 _JSON_FIELDS = ('progress', 'meta', 'exception')
+#: Fields that stay on the server: never in a report, never published.
+_PRIVATE_FIELDS = ('owner', 'job_class', 'deadline')
 
-
-def lease_expired(status, deadline, now):
-    """A started job whose worker's lease ran out has lost its worker."""
-    return status == STARTED and deadline is not None and now > deadline
+#: One write of a job's hash, atomic.  KEYS[1]: the hash.  ARGV: mode
+#: ("create", "update" or "lose"), ttl of an ended job, max_age of an
+#: unfinished one, the message to publish without its status ("" for none),
+#: the time now (for "lose"), then field, value pairs.  "create" makes a new
+#: hash; the others change an existing hash whose job has not ended ("lose"
+#: only once its lease has run out).  Returns 1 if it wrote, else 0.
+WRITE = """
+local key, mode = KEYS[1], ARGV[1]
+local status = redis.call('hget', key, 'status')
+if mode == 'create' then
+  if status then return 0 end
+elseif (not status) or status == 'finished' or status == 'failed' then
+  return 0
+end
+if mode == 'lose' then
+  local deadline = tonumber(redis.call('hget', key, 'deadline'))
+  if (not deadline) or deadline >= tonumber(ARGV[5]) then return 0 end
+end
+if #ARGV > 5 then redis.call('hset', key, unpack(ARGV, 6)) end
+status = redis.call('hget', key, 'status')
+if status == 'finished' or status == 'failed' then
+  redis.call('expire', key, ARGV[2])
+else
+  redis.call('expire', key, ARGV[3])
+end
+if ARGV[4] ~= '' then
+  redis.call('publish', key, string.sub(ARGV[4], 1, -2) .. ',"status":"' .. status .. '"}')
+end
+return 1
+"""
 
 
 @implementer(IJobTrackingStrategy, ITrackingCallbacks, IStatusReport)
 class RedisStrategy(ReportingStrategy):
     """Writes each job's state to the hash ``immortus:job:<id>`` and
-    publishes every change on the channel of the same name.
+    publishes every change on the channel of the same name (the public
+    fields and the status, never the owner).
 
     Works with any adapter and any number of web and worker processes.
-    A hash expires ``ttl`` seconds after its job ends, and ``max_age``
-    seconds after its last write while the job has not ended.  Every
-    callback and every read is one round trip.
+    Only ``job_created`` makes a hash; other writes change an existing one
+    and an ended job's hash never changes again.  A hash expires ``ttl``
+    seconds after its job ends, and ``max_age`` seconds after its last write
+    while the job has not ended (progress and heartbeats keep it alive).
+    Every callback and every read is one round trip.
     """
 
     key_prefix = 'immortus:job:'
@@ -44,6 +71,7 @@ class RedisStrategy(ReportingStrategy):
         self.ttl = ttl
         self.max_age = max_age
         self.clock = clock
+        self._script = connection.register_script(WRITE)
 
     @classmethod
     def from_registry(cls, registry):
@@ -59,40 +87,44 @@ class RedisStrategy(ReportingStrategy):
 
     # -- writing ---------------------------------------------------------
 
-    def _write(self, job_id, status=None, publish=True, **fields):
-        mapping = {name: json.dumps(value) if name in _JSON_FIELDS else value
-                   for name, value in fields.items() if value is not None}
-        if status is not None:
-            mapping['status'] = status
-        key = self.key(job_id)
+    def _write(self, job_id, mode='update', publish=True, **fields):
+        fields = {name: value for name, value in fields.items() if value is not None}
+        message = ''
+        if publish:
+            public = {name: value for name, value in fields.items()
+                      if name not in _PRIVATE_FIELDS and name != 'status'}
+            message = json.dumps({'job_id': job_id, **public})
+        pairs = []
+        for name, value in fields.items():
+            pairs += [name, json.dumps(value) if name in _JSON_FIELDS else value]
         with backend_errors():
-            pipe = self.connection.pipeline(transaction=False)
-            pipe.hset(key, mapping=mapping)
-            if status is not None:
-                pipe.expire(key, self.ttl if status in ENDED else self.max_age)
-            else:
-                # a bound for a new hash; an existing one keeps its expiry
-                pipe.expire(key, self.max_age, nx=True)
-            if publish:
-                pipe.publish(key, json.dumps({'job_id': job_id, 'status': status,
-                                              **fields}))
-            pipe.execute()
+            return bool(self._script(keys=[self.key(job_id)], args=[
+                mode, self.ttl, self.max_age, message, repr(self.clock()), *pairs]))
+
+    def job_created(self, job_id, job_class, owner, deadline=None):
+        """Create the job's hash, queued, with its class, owner and first
+        lease (``deadline``, where its adapter gives one)."""
+        if not self._write(job_id, 'create', status=QUEUED,
+                           enqueued_at=isoformat(self.clock()), job_class=job_class,
+                           owner=None if owner is None else str(owner),
+                           deadline=None if deadline is None else repr(deadline)):
+            raise ValueError(f'job {job_id!r} exists already')
 
     def job_enqueued(self, job_id):
-        """Record the job as queued."""
-        self._write(job_id, QUEUED, enqueued_at=isoformat(self.clock()))
+        """Create the hash of a job whose class and owner are unknown."""
+        self.job_created(job_id, None, None)
 
     def job_started(self, job_id):
         """Record the job as started."""
-        self._write(job_id, STARTED, started_at=isoformat(self.clock()))
+        self._write(job_id, status=STARTED, started_at=isoformat(self.clock()))
 
     def job_finished(self, job_id):
         """Record the job as finished."""
-        self._write(job_id, FINISHED, ended_at=isoformat(self.clock()))
+        self._write(job_id, status=FINISHED, ended_at=isoformat(self.clock()))
 
     def job_failed(self, job_id, exc):
         """Record the job as failed with ``exc``'s type and message."""
-        self._write(job_id, FAILED, ended_at=isoformat(self.clock()),
+        self._write(job_id, status=FAILED, ended_at=isoformat(self.clock()),
                     exception=exception_info(exc))
 
     def job_progress(self, job_id, current, total, message):
@@ -100,12 +132,8 @@ class RedisStrategy(ReportingStrategy):
         self._write(job_id, progress=progress_info(current, total, message))
 
     def job_meta(self, job_id, meta):
-        """Record the job's ``meta`` dict."""
+        """Record the job's ``meta`` dict (JSON data, as ``Job`` checks)."""
         self._write(job_id, meta=meta)
-
-    def job_owner(self, job_id, owner):
-        """Record who enqueued the job."""
-        self._write(job_id, owner=owner)
 
     def job_heartbeat(self, job_id, deadline):
         """The job's worker is alive and promises another heartbeat before
@@ -123,8 +151,10 @@ class RedisStrategy(ReportingStrategy):
         """The hashes of ``job_ids``, one ``HGETALL`` each, pipelined."""
         return pipelined(self.connection, 'hgetall', [self.key(j) for j in job_ids])
 
-    def decode(self, job_id, raw):
-        """A hash as a verify answer."""
+    def decode(self, job_id, raw, settle=True):
+        """A hash as a :class:`JobRecord`.  A job whose lease has run out is
+        recorded as failed (``WorkerLost``) then and there, so that it
+        reads the same for ever after."""
         if not raw:
             raise UnknownJob(job_id)
         record = {k.decode(): v.decode() for k, v in raw.items()}
@@ -133,15 +163,17 @@ class RedisStrategy(ReportingStrategy):
                 record[name] = json.loads(record[name])
         status = record.get('status', QUEUED)
         deadline = record.get('deadline')
-        if lease_expired(status, deadline and float(deadline), self.clock()):
-            status, record['exception'] = FAILED, WORKER_LOST
-        return build_report(
+        now = self.clock()
+        if lease_expired(status, deadline and float(deadline), now):
+            if settle:
+                self._write(job_id, 'lose', status=FAILED, ended_at=isoformat(now),
+                            exception=worker_lost())
+                with backend_errors():
+                    raw = self.connection.hgetall(self.key(job_id))
+                return self.decode(job_id, raw, settle=False)
+            status, record['exception'] = FAILED, worker_lost()
+        report = build_report(
             status, record.get('enqueued_at'), record.get('started_at'),
             record.get('ended_at'), record.get('progress'), record.get('meta'),
-            record.get('exception'), record.get('owner'))
-
-    def owner(self, job_id):
-        """The user id that enqueued the job, or ``None``."""
-        with backend_errors():
-            owner = self.connection.hget(self.key(job_id), 'owner')
-        return owner.decode() if owner is not None else None
+            record.get('exception'))
+        return JobRecord(report, record.get('job_class'), record.get('owner'))

@@ -2,6 +2,7 @@
 import json
 import time
 
+from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
 from rq.job import Job as RQJob
 from zope.interface import implementer
 
@@ -9,11 +10,10 @@ from ..connection import backend_errors, get_redis
 from ..exceptions import UnknownJob
 from ..interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
 from ..status import (
-    FAILED, FINISHED, QUEUED, STARTED, build_report, exception_info,
-    progress_info,
+    FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report, exception_info,
+    isoformat, lease_expired, progress_info, worker_lost,
 )
 from .base import ReportingStrategy, pipelined
-from .redis import WORKER_LOST, lease_expired
 
 #: rq's job states in this add-on's vocabulary.
 RQ_STATES = {
@@ -23,26 +23,60 @@ RQ_STATES = {
     'failed': FAILED, 'stopped': FAILED, 'canceled': FAILED,
 }
 
-#: Why a job failed when it did not say so itself.
+#: Why a job failed when it did not say so itself: ``(type, message)``.
 RQ_FAILURES = {
-    'failed': {'type': 'JobFailed', 'message': 'the job failed; see the worker log'},
-    'stopped': {'type': 'Stopped', 'message': 'the job was stopped'},
-    'canceled': {'type': 'Cancelled', 'message': 'the job was cancelled'},
+    'failed': ('JobFailed', 'the job failed; see the worker log'),
+    'stopped': ('Stopped', 'the job was stopped'),
+    'canceled': ('Cancelled', 'the job was cancelled'),
 }
 
-#: Fields this add-on keeps in rq's job hash, beside rq's own.
+#: Fields this add-on keeps in rq's job hash, beside rq's own.  ``CLASS``
+#: and ``OWNER`` are written with the enqueue, in its transaction: a hash
+#: without ``CLASS`` is not this add-on's job.  ``ENDED`` (JSON: status,
+#: exception, ended_at) is an end that the add-on decided (a cancel, a lost
+#: worker) and overrides whatever rq records later.
+CLASS = 'immortus:class'
 OWNER = 'immortus:owner'
 PROGRESS = 'immortus:progress'
 META = 'immortus:meta'
 EXCEPTION = 'immortus:exception'
 DEADLINE = 'immortus:deadline'
+ENDED = 'immortus:ended'
 
-#: rq's own rule for a started job without heartbeats:
-#: ``job_monitoring_interval`` (30 s by default) + 60 s.
-DEFAULT_LEASE = 30 + 60
+#: rq's grace after its heartbeat interval before a silent worker is dead.
+RQ_LEASE_GRACE = 60
+#: rq's own rule for a started job without heartbeats of ours.
+DEFAULT_LEASE = DEFAULT_JOB_MONITORING_INTERVAL + RQ_LEASE_GRACE
 
 _FIELDS = ('status', 'enqueued_at', 'started_at', 'ended_at', 'last_heartbeat',
-           DEADLINE, PROGRESS, META, EXCEPTION, OWNER)
+           DEADLINE, PROGRESS, META, EXCEPTION, OWNER, CLASS, ENDED)
+
+#: Set fields of a live job of this add-on.  KEYS[1]: rq's hash.  ARGV:
+#: "nx" to keep a field that is set already (else ""), then field, value
+#: pairs.  Never creates a hash, never writes after an end of ours.
+SET_LIVE = """
+if redis.call('hexists', KEYS[1], 'immortus:class') == 0 then return 0 end
+if redis.call('hexists', KEYS[1], 'immortus:ended') == 1 then return 0 end
+for i = 2, #ARGV, 2 do
+  if ARGV[1] ~= 'nx' or redis.call('hexists', KEYS[1], ARGV[i]) == 0 then
+    redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 1
+"""
+
+#: Record a started job whose lease ran out as lost, unless something
+#: changed since it was read.  KEYS[1]: rq's hash.  ARGV: the status,
+#: heartbeat and deadline that were read ("" for none), the end to record.
+LOSE = """
+local v = redis.call('hmget', KEYS[1], 'status', 'last_heartbeat',
+                     'immortus:deadline', 'immortus:ended')
+if v[4] or v[1] ~= ARGV[1] or (v[2] or '') ~= ARGV[2] or (v[3] or '') ~= ARGV[3] then
+  return 0
+end
+redis.call('hset', KEYS[1], 'immortus:ended', ARGV[4])
+return 1
+"""
 
 
 def rq_time(raw):
@@ -60,6 +94,12 @@ def rq_timestamp(raw):
     return utcparse(raw.decode()).timestamp()
 
 
+def ended_mark(status, exception, now):
+    """The ``ENDED`` field's value."""
+    return json.dumps({'status': status, 'exception': exception,
+                       'ended_at': isoformat(now)})
+
+
 def _json(raw):
     return json.loads(raw) if raw else None
 
@@ -70,15 +110,21 @@ class RQStrategy(ReportingStrategy):
     and failure details the job gives it, kept in rq's job hash so that
     they expire with it (``result_ttl``, ``failure_ttl``).
 
-    ``completed`` is true only when rq says finished; failed, stopped and
-    cancelled jobs are failed; a started job whose worker stopped sending
-    heartbeats is failed once its lease has run out.  A verify is one
-    ``HMGET``.
+    Only jobs that this add-on enqueued exist for it.  ``completed`` is true
+    only when rq says finished; failed, stopped and cancelled jobs are
+    failed; a started job whose worker stopped sending heartbeats is failed
+    (``WorkerLost``) once its lease has run out, and stays so.  A verify is
+    one ``HMGET``.
     """
+
+    #: it reads what the ``rq`` adapter writes
+    needs_rq_adapter = True
 
     def __init__(self, connection, clock=time.time):
         self.connection = connection
         self.clock = clock
+        self._set_live = connection.register_script(SET_LIVE)
+        self._lose = connection.register_script(LOSE)
 
     @classmethod
     def from_registry(cls, registry):
@@ -91,6 +137,10 @@ class RQStrategy(ReportingStrategy):
 
     # -- writing (rq records the states itself) --------------------------
 
+    def job_created(self, job_id, job_class, owner, deadline=None):
+        """Nothing to do: the ``rq`` adapter writes the class and owner in
+        the enqueue's own transaction."""
+
     def job_enqueued(self, job_id):
         """Nothing to do: rq records it."""
 
@@ -100,22 +150,28 @@ class RQStrategy(ReportingStrategy):
     def job_finished(self, job_id):
         """Nothing to do: rq records it."""
 
-    def _set(self, job_id, field, value):
+    def _set(self, job_id, *pairs, keep=False):
         with backend_errors():
-            self.connection.hset(self.key(job_id), field, json.dumps(value))
+            self._set_live(keys=[self.key(job_id)], args=['nx' if keep else '', *pairs])
 
     def job_progress(self, job_id, current, total, message):
         """Keep the job's progress in its rq hash."""
-        self._set(job_id, PROGRESS, progress_info(current, total, message))
+        self._set(job_id, PROGRESS, json.dumps(progress_info(current, total, message)))
 
     def job_meta(self, job_id, meta):
         """Keep the job's ``meta`` in its rq hash (as JSON, unlike rq's
         pickled ``meta``, so that web processes never unpickle)."""
-        self._set(job_id, META, meta)
+        self._set(job_id, META, json.dumps(meta))
 
     def job_failed(self, job_id, exc):
-        """Keep the exception's type and message in the rq hash."""
-        self._set(job_id, EXCEPTION, exception_info(exc))
+        """Keep the first failure's type and message in the rq hash."""
+        self._set(job_id, EXCEPTION, json.dumps(exception_info(exc)), keep=True)
+
+    def job_heartbeat(self, job_id, deadline):
+        """Nothing to do: the worker writes the deadline in rq's hash."""
+
+    def job_discarded(self, job_id):
+        """Nothing to do: the ``rq`` adapter enqueues in one transaction."""
 
     # -- reading ---------------------------------------------------------
 
@@ -124,34 +180,38 @@ class RQStrategy(ReportingStrategy):
         return pipelined(self.connection, 'hmget', [self.key(j) for j in job_ids],
                          _FIELDS)
 
-    def decode(self, job_id, values):
-        """rq's fields as a verify answer, with rq's status as
-        ``rq_status``."""
+    def decode(self, job_id, values, settle=True):
+        """rq's fields as a :class:`JobRecord`, with rq's status as the
+        report's ``rq_status``."""
         (status, enqueued_at, started_at, ended_at, heartbeat, deadline,
-         progress, meta, exception, owner) = values
-        if status is None:
+         progress, meta, exception, owner, job_class, ended) = values
+        if status is None or job_class is None:
             raise UnknownJob(job_id)
         rq_status = status.decode()
         state = RQ_STATES.get(rq_status, QUEUED)
         exception = _json(exception)
-        if state == STARTED:
-            if deadline is not None:
-                deadline = float(deadline)
-            elif heartbeat is not None:
-                deadline = rq_timestamp(heartbeat) + DEFAULT_LEASE
-            if lease_expired(state, deadline, self.clock()):
-                state, exception = FAILED, WORKER_LOST
+        ended_at = rq_time(ended_at)
+        if ended is None and state == STARTED:
+            lease = float(deadline) if deadline is not None else (
+                rq_timestamp(heartbeat) + DEFAULT_LEASE if heartbeat is not None else None)
+            now = self.clock()
+            if lease_expired(state, lease, now):
+                ended = ended_mark(FAILED, worker_lost(), now).encode()
+                if settle:
+                    with backend_errors():
+                        self._lose(keys=[self.key(job_id)], args=[
+                            status, heartbeat or b'', deadline or b'', ended])
+                        values = self.connection.hmget(self.key(job_id), _FIELDS)
+                    return self.decode(job_id, values, settle=False)
+        if ended is not None:
+            mark = json.loads(ended)
+            state, exception, ended_at = mark['status'], mark['exception'], mark['ended_at']
         elif state == FAILED and exception is None:
-            exception = RQ_FAILURES[rq_status]
+            kind, message = RQ_FAILURES[rq_status]
+            exception = {'type': kind, 'message': message}
         report = build_report(
-            state, rq_time(enqueued_at), rq_time(started_at), rq_time(ended_at),
-            _json(progress), _json(meta), exception if state == FAILED else None,
-            owner.decode() if owner is not None else None)
+            state, rq_time(enqueued_at), rq_time(started_at), ended_at,
+            _json(progress), _json(meta), exception if state == FAILED else None)
         report['rq_status'] = rq_status
-        return report
-
-    def owner(self, job_id):
-        """The user id recorded with the enqueue, or ``None``."""
-        with backend_errors():
-            owner = self.connection.hget(self.key(job_id), OWNER)
-        return owner.decode() if owner is not None else None
+        return JobRecord(report, job_class.decode(),
+                         owner.decode() if owner is not None else None)
