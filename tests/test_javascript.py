@@ -21,7 +21,8 @@ def node():
     return path
 
 
-@pytest.mark.parametrize('test_file', ['client.test.js', 'aplus.test.js', 'types.test.js'])
+@pytest.mark.parametrize('test_file', ['client.test.js', 'esm.test.js', 'aplus.test.js',
+                                       'types.test.js'])
 def test_node(node, test_file):
     result = subprocess.run([node, '--test', test_file], cwd=JS_TESTS,
                             capture_output=True, text=True, timeout=300)

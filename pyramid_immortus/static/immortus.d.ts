@@ -32,10 +32,20 @@ export interface VerifyAnswer {
   [field: string]: unknown;
 }
 
-/** Why a create or verify promise rejected. */
+/**
+ * Why a create, verify or cancel promise rejected: an error answer's JSON
+ * body, or `{job_id?, error}` made by the client (timeout, cancel, network
+ * error, an answer that is not JSON).
+ */
 export interface Rejection {
   job_id?: string;
   error?: string;
+  /**
+   * The HTTP status code of the answer that caused it (none for a timeout,
+   * cancel or network error), unless its JSON body has a `status` of its
+   * own (a verify 404 `{"status": "unknown"}` keeps that job state).
+   */
+  status?: JobState | number;
   [field: string]: unknown;
 }
 
@@ -68,7 +78,10 @@ export interface VerifyOptions {
 export interface CreateOptions {
   method?: string;
   data?: unknown;
+  /** sent as X-CSRF-Token (default: the page's <meta name="csrf-token">), only to the page's own origin */
   csrfToken?: string;
+  /** also send the CSRF token to another origin (outside a browser: to an absolute URL) */
+  csrfCrossOrigin?: boolean;
   headers?: Record<string, string>;
   signal?: AbortSignal;
   credentials?: RequestCredentials;

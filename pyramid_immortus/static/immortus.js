@@ -6,17 +6,22 @@
  *   const Immortus = require('…/immortus.js')  -> node
  *   import Immortus from '…/immortus.mjs'      -> ES module
  */
-(function (root, factory) {
+(function (root, asModule, factory) {
   'use strict';
   var api = factory();
   if (typeof module === 'object' && module && module.exports) {
     module.exports = api;
   }
-  // Also a global, so that immortus.mjs can re-export one implementation.
+  if (asModule && root) {
+    // Evaluated as an ES module, by immortus.mjs, which takes it from here
+    // at once (not from root.Immortus, which may be anything).
+    root[typeof Symbol === 'function' ? Symbol['for']('pyramid_immortus') : '__pyramid_immortus__'] = api;
+  }
+  // The global of a classic <script> (set by the other forms too, when free).
   if (root && !root.Immortus) {
     root.Immortus = api;
   }
-})(typeof globalThis !== 'undefined' ? globalThis : this, function () {
+})(typeof globalThis !== 'undefined' ? globalThis : this, this === undefined, function () {
   'use strict';
 
   var PENDING = 0;
@@ -244,7 +249,38 @@
     });
   }
 
-  function csrfToken(options) {
+  // Whether a request to `url` stays on the page's own origin.  In a page
+  // (or worker), `url` is resolved as fetch() will: against the document's
+  // base URL (a <base> element moves it), else against location.  Without
+  // a location (node), only a relative URL counts: it can only ever reach
+  // the origin the code runs on.  An opaque ('null') origin is no one's.
+  function sameOrigin(url) {
+    if (typeof URL !== 'function') { return false; }
+    try {
+      if (typeof location !== 'undefined' && location && location.origin) {
+        var base = typeof document !== 'undefined' && document && document.baseURI
+          ? document.baseURI : location.href;
+        return location.origin !== 'null' && new URL(String(url), base).origin === location.origin;
+      }
+    } catch (e) {
+      return false;
+    }
+    var absolute = true;
+    try { absolute = !!new URL(String(url)); } catch (e) { absolute = false; }
+    if (absolute) { return false; }
+    // relative, unless it leaves the base it is resolved against ("//host/")
+    try {
+      return new URL(String(url), 'http://relative.invalid/').origin === 'http://relative.invalid';
+    } catch (e) {
+      return false;
+    }
+  }
+
+  // The CSRF token for a request to `url`: `options.csrfToken` or the page's
+  // <meta name="csrf-token">, but only for the page's own origin (or any
+  // origin with `options.csrfCrossOrigin: true`).
+  function csrfToken(url, options) {
+    if (options.csrfCrossOrigin !== true && !sameOrigin(url)) { return null; }
     if (options.csrfToken) { return options.csrfToken; }
     if (typeof document !== 'undefined' && document.querySelector) {
       var meta = document.querySelector('meta[name="csrf-token"]');
@@ -255,6 +291,29 @@
 
   function errorMessage(e) {
     return 'network error: ' + (e && e.message ? e.message : String(e));
+  }
+
+  // What an HTTP answer that cannot be used rejects with: `fields`, then its
+  // JSON object body as it is, with `status` (the HTTP code) when the body
+  // has none; a body that is not a JSON object gives `{error, status}`.
+  function answerFailure(answer, fields) {
+    var data = answer.data;
+    if (isObject(data) && !(data instanceof Array)) {
+      var failure = assign({}, fields, data);
+      if (failure.status === undefined) { failure.status = answer.status; }
+      return failure;
+    }
+    return assign({}, fields, {
+      error: 'HTTP ' + answer.status + ': the answer is not ' + (data === undefined ? 'JSON' : 'a JSON object'),
+      status: answer.status
+    });
+  }
+
+  // The same, for an answer that is retried: it always has an `error`.
+  function retryFailure(answer, fields) {
+    var failure = answerFailure(answer, fields);
+    if (!failure.error) { failure.error = 'HTTP ' + answer.status; }
+    return failure;
   }
 
   // Ties an operation to options.signal and to promise.cancel(); calls
@@ -287,10 +346,12 @@
   }
 
   /**
-   * Start a job: POST (or `options.method`) `options.data` as JSON to `url`.
+   * Start a job: POST (or `options.method`) `options.data` as JSON to `url`,
+   * with the CSRF token if `url` is on the page's own origin.
    * Resolves with the answer's JSON (`{job_id, job_class}`) on 2xx; rejects
-   * with the JSON body (or `{}`) otherwise, and with `{error}` on a network
-   * error or cancel.
+   * otherwise with the JSON body plus `status` (the HTTP code) when it has
+   * none, or with `{error, status}` when the answer is not JSON, and with
+   * `{error}` on a network error or cancel.
    */
   function create(url, options) {
     options = options || {};
@@ -304,7 +365,7 @@
       return d.promise;
     }
     var headers = assign({ Accept: 'application/json' }, options.headers);
-    var token = csrfToken(options);
+    var token = csrfToken(url, options);
     if (token) { headers['X-CSRF-Token'] = token; }
     var init = {
       method: options.method || 'POST',
@@ -321,10 +382,8 @@
       state.done();
       if (answer.ok && answer.data !== undefined) {
         d.resolve(answer.data);
-      } else if (answer.ok) {
-        d.reject({ error: 'the answer is not JSON' });
       } else {
-        d.reject(isObject(answer.data) ? answer.data : {});
+        d.reject(answerFailure(answer, {}));
       }
     }, function (e) {
       if (state.cancelled) { return; }
@@ -410,9 +469,10 @@
    * once and each next one `polling.interval` ms after the previous answer.
    * Notifies progress with each unfinished answer; resolves with the answer
    * whose `completed` is true; rejects with one whose `failed` is true, with
-   * a non-2xx answer's body (or `{job_id}`), and with `{job_id, error}` on
-   * timeout, cancel, or a network error or 502/503/504 that persisted
-   * through `polling.retries` retries.
+   * a non-2xx answer's body (plus `job_id` and `status`, the HTTP code,
+   * when it has none; `{job_id, error, status}` when it is not JSON), and
+   * with `{job_id, error}` on timeout, cancel, or a network error or
+   * 502/503/504 that persisted through `polling.retries` retries.
    */
   function verify(jobInfo, options) {
     options = options || {};
@@ -433,7 +493,7 @@
         var data = answer.data;
         if (answer.ok) {
           if (!isObject(data)) {
-            loop.fail('the answer is not JSON');
+            loop.finish(REJECTED, answerFailure(answer, { job_id: jobId }));
           } else if (data.failed === true) {
             loop.finish(REJECTED, data);
           } else if (data.completed === true) {
@@ -444,11 +504,9 @@
             loop.next();
           }
         } else if (isRetryable(answer.status)) {
-          loop.retry(assign({ job_id: jobId }, isObject(data) ? data : null, {
-            error: (isObject(data) && data.error) || 'HTTP ' + answer.status
-          }));
+          loop.retry(retryFailure(answer, { job_id: jobId }));
         } else {
-          loop.finish(REJECTED, isObject(data) ? data : { job_id: jobId });
+          loop.finish(REJECTED, answerFailure(answer, { job_id: jobId }));
         }
       }, function (e) {
         if (!loop.settled) { loop.retry({ job_id: jobId, error: errorMessage(e) }); }
@@ -463,7 +521,11 @@
    * notifies progress with each job's answer as it comes, and resolves when
    * every job has ended with `{jobs: {job_id: last answer}}`; `promise.jobs`
    * holds one promise per job id, settled as `verify`'s would be.
-   * Jobs with a `verify_job_url` are followed with `verify`.
+   * Jobs with a `verify_job_url` are followed with `verify`; cancelling a
+   * job's promise stops following it, and when the whole settles (every
+   * job ended, cancel, timeout) nothing it started polls any more.  An id
+   * the batch request cannot carry (one with a comma) rejects at once with
+   * `{job_id, error: "malformed job id"}`, as the server would.
    */
   function verifyAll(jobInfos, options) {
     options = options || {};
@@ -488,14 +550,24 @@
       var jobId = info && info.job_id;
       var key = jobId || 'missing-' + index;
       if (jobs[key]) { return; }
-      var deferred = defer(function () { ended(key, REJECTED, { job_id: jobId, error: 'cancelled' }); });
+      var deferred = defer(function () {
+        var entry = pending[key];
+        ended(key, REJECTED, { job_id: jobId, error: 'cancelled' });
+        if (entry && entry.single) { entry.single.cancel(); }
+      });
       jobs[key] = deferred.promise;
       outstanding += 1;
       pending[key] = { info: info, deferred: deferred };
       if (!jobId && !(info && info.verify_job_url)) {
         schedule(function () { ended(key, REJECTED, { error: 'missing job_id' }); });
+      } else if (!info.verify_job_url && String(jobId).indexOf(',') >= 0) {
+        // ?ids= is split on commas: this id would never be answered
+        schedule(function () { ended(key, REJECTED, { job_id: jobId, error: 'malformed job id' }); });
       } else if (info.verify_job_url) {
-        var single = pending[key].single = verify(info, options);
+        // its timeout is the whole's (below), which then rejects it with it
+        var single = pending[key].single = verify(info, assign({}, options, {
+          polling: assign({}, options.polling, { timeout: null })
+        }));
         single.then(function (data) { ended(key, FULFILLED, data); },
           function (data) { ended(key, REJECTED, data); },
           function (data) { deferred.notify(data); overall.notify(data); });
@@ -508,14 +580,12 @@
     }
 
     loop = pollingLoop(options, {}, function (outcome, value) {
+      var singles = [];
       for (var jobId in pending) {
-        var entry = pending[jobId];
-        if (entry.single) {
-          entry.single.cancel();
-        } else {
-          ended(jobId, REJECTED, assign({ job_id: jobId }, value));
-        }
+        if (pending[jobId].single) { singles.push(pending[jobId].single); }
+        ended(jobId, REJECTED, assign({}, value, { job_id: jobId }));
       }
+      singles.forEach(function (single) { single.cancel(); });
       if (outcome === FULFILLED) { overall.resolve(value); } else { overall.reject(value); }
     });
 
@@ -524,7 +594,7 @@
       var max = options.batchMax || Immortus.defaults.batchMax;
       for (var jobId in pending) {
         var info = pending[jobId].info;
-        if (!info || info.verify_job_url || !info.job_id) { continue; }
+        if (!info || info.verify_job_url || !info.job_id || String(info.job_id).indexOf(',') >= 0) { continue; }
         var cls = info.job_class || '';
         var list = groups[cls] = groups[cls] || [[]];
         if (list[list.length - 1].length >= max) { list.push([]); }
@@ -569,18 +639,21 @@
           var data = answer.data;
           if (answer.ok && isObject(data) && isObject(data.jobs)) {
             result.ids.forEach(function (jobId) {
-              var entry = data.jobs[jobId];
-              if (entry && pending[jobId] && take(jobId, entry)) {
+              var entry = Object.prototype.hasOwnProperty.call(data.jobs, jobId) ? data.jobs[jobId] : undefined;
+              if (!pending[jobId]) { return; }
+              if (!isObject(entry)) {
+                ended(jobId, REJECTED, { job_id: jobId, error: 'the batch answer has no entry for this job' });
+              } else if (take(jobId, entry)) {
                 retry = assign({ job_id: jobId }, entry);
               }
             });
           } else if (isRetryable(answer.status)) {
-            retry = assign({}, isObject(data) ? data : null, {
-              error: (isObject(data) && data.error) || 'HTTP ' + answer.status
-            });
+            retry = retryFailure(answer, {});
           } else {
+            var failure = answerFailure(answer, {});
+            if (answer.ok && !failure.error) { failure.error = 'HTTP ' + answer.status + ': the answer has no jobs'; }
             result.ids.forEach(function (jobId) {
-              ended(jobId, REJECTED, assign({ job_id: jobId }, isObject(data) ? data : null));
+              ended(jobId, REJECTED, assign({}, failure, { job_id: jobId }));
             });
           }
         });

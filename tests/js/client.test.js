@@ -22,7 +22,7 @@ async function serve(respond) {
       if (answer.delay) { await sleep(answer.delay); }
       const payload = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
       entry.answered = performance.now();
-      res.writeHead(answer.status || 200, { 'Content-Type': 'application/json' });
+      res.writeHead(answer.status || 200, { 'Content-Type': answer.type || 'application/json' });
       res.end(payload);
     });
   });
@@ -132,17 +132,6 @@ test('a 404 rejects with its body and is not retried', async () => {
   }
 });
 
-test('a non-2xx answer that is not JSON rejects with {job_id}', async () => {
-  const srv = await serve(() => ({ status: 500, body: '<html>oops</html>' }));
-  try {
-    const result = await outcome(Immortus.verify({ job_id: 'j1' }, { verifyPath: srv.base }));
-    assert.deepEqual(result.rejected, { job_id: 'j1' });
-    assert.equal(srv.requests.length, 1);
-  } finally {
-    await srv.close();
-  }
-});
-
 test('a 2xx answer that is not JSON rejects', async () => {
   const srv = await serve(() => ({ status: 200, body: 'not json' }));
   try {
@@ -188,7 +177,7 @@ test('502/503/504 that persist reject after the retries, with the body', async (
     try {
       const result = await outcome(Immortus.verify({ job_id: 'j1' },
         { verifyPath: srv.base, polling: { interval: 5, retries: 2 } }));
-      assert.deepEqual(result.rejected, { job_id: 'j1', error: 'backend unavailable', detail: 'd' });
+      assert.deepEqual(result.rejected, { job_id: 'j1', error: 'backend unavailable', detail: 'd', status });
       assert.equal(srv.requests.length, 3);
     } finally {
       await srv.close();
@@ -258,7 +247,9 @@ test('an AbortSignal stops polling; an aborted one sends nothing', async () => {
 test('create posts JSON with the CSRF token and resolves with the answer', async () => {
   const srv = await serve(() => ({ body: { job_id: 'j9', job_class: 'Add' } }));
   try {
-    const job = await Immortus.create(srv.base + '/create', { data: { a: 1 }, csrfToken: 'tok' });
+    // node has no page origin: an absolute URL gets the token only when asked
+    const job = await Immortus.create(srv.base + '/create',
+      { data: { a: 1 }, csrfToken: 'tok', csrfCrossOrigin: true });
     assert.deepEqual(job, { job_id: 'j9', job_class: 'Add' });
     const req = srv.requests[0];
     assert.equal(req.method, 'POST');
@@ -275,14 +266,15 @@ test('create posts JSON with the CSRF token and resolves with the answer', async
   }
 });
 
-test('create rejects with the body of a non-2xx answer, or {}', async () => {
+test('create rejects with the body of a non-2xx answer and its status, or {error, status}', async () => {
   const srv = await serve((req) => (req.url === '/json'
     ? { status: 503, body: { error: 'backend unavailable' } }
     : { status: 500, body: 'Internal Server Error' }));
   try {
     assert.deepEqual((await outcome(Immortus.create(srv.base + '/json'))).rejected,
-      { error: 'backend unavailable' });
-    assert.deepEqual((await outcome(Immortus.create(srv.base + '/html'))).rejected, {});
+      { error: 'backend unavailable', status: 503 });
+    assert.deepEqual((await outcome(Immortus.create(srv.base + '/html'))).rejected,
+      { error: 'HTTP 500: the answer is not JSON', status: 500 });
   } finally {
     await srv.close();
   }
@@ -468,15 +460,242 @@ test('cancel posts to {verifyPath}/{job_id}/cancel with the CSRF token', async (
     : { body: { job_id: 'j1', cancelled: true } }));
   try {
     const answer = await Immortus.cancel({ job_id: 'j1', job_class: 'Slow' },
-      { verifyPath: srv.base + '/v', csrfToken: 'tok' });
+      { verifyPath: srv.base + '/v', csrfToken: 'tok', csrfCrossOrigin: true });
     assert.deepEqual(answer, { job_id: 'j1', cancelled: true });
     assert.equal(srv.requests[0].method, 'POST');
     assert.equal(srv.requests[0].url, '/v/j1/cancel?job_class=Slow');
     assert.equal(srv.requests[0].headers['x-csrf-token'], 'tok');
     const refused = await outcome(Immortus.cancel({ job_id: 'ended' }, { verifyPath: srv.base + '/v' }));
-    assert.deepEqual(refused.rejected, { job_id: 'ended', error: 'the job has ended' });
+    assert.deepEqual(refused.rejected, { job_id: 'ended', error: 'the job has ended', status: 409 });
     assert.deepEqual((await outcome(Immortus.cancel({}))).rejected, { error: 'missing job_id' });
   } finally {
     await srv.close();
+  }
+});
+
+// -- verifyAll: jobs followed on their own verify_job_url ------------------
+
+test('verifyAll: cancelling one verify_job_url job stops its polling loop', async () => {
+  const srv = await serve((req) => ({ body: { job_id: req.url.split('/').pop(), completed: false } }));
+  try {
+    const promise = Immortus.verifyAll([
+      { job_id: 's1', verify_job_url: srv.base + '/single/s1' },
+      { job_id: 's2', verify_job_url: srv.base + '/single/s2' },
+    ], { polling: { interval: 10 } });
+    const whole = outcome(promise);
+    const s1 = outcome(promise.jobs.s1);
+    await sleep(80);
+    assert.equal(promise.jobs.s1.cancel(), true);
+    const cancelledAt = performance.now();
+    assert.deepEqual((await s1).rejected, { job_id: 's1', error: 'cancelled' });
+    await sleep(120);
+    const late = srv.requests.filter((r) => r.received > cancelledAt + 15);
+    assert.deepEqual(late.filter((r) => r.url === '/single/s1').map((r) => r.url), []);
+    assert.ok(late.some((r) => r.url === '/single/s2'), 's2 is still followed');
+    promise.cancel();
+    const stoppedAt = performance.now();
+    assert.deepEqual((await whole).rejected, { error: 'cancelled' });
+    await assertQuietAfter(srv, stoppedAt);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('verifyAll: once it settles, no loop it started polls any more', async () => {
+  const srv = await serve(batchResponder({ b: 2 }));
+  const single = await serve((req) => ({ body: { job_id: 's', completed: false } }));
+  try {
+    // the batch job ends; the verify_job_url job is cancelled through a derived promise
+    const promise = Immortus.verifyAll([{ job_id: 'b' }, { job_id: 's', verify_job_url: single.base + '/s' }],
+      { verifyPath: srv.base + '/v', polling: { interval: 10 } });
+    const whole = outcome(promise);
+    await outcome(promise.jobs.b);
+    promise.jobs.s.then((x) => x).cancel();
+    const all = await whole;
+    const settledAt = performance.now();
+    assert.deepEqual(Object.keys(all.fulfilled.jobs).sort(), ['b', 's']);
+    assert.deepEqual(all.fulfilled.jobs.s, { job_id: 's', error: 'cancelled' });
+    await assertQuietAfter(single, settledAt);
+    await assertQuietAfter(srv, settledAt);
+  } finally {
+    await srv.close();
+    await single.close();
+  }
+});
+
+test('verifyAll: a timeout rejects verify_job_url jobs with it and stops their loops', async () => {
+  const srv = await serve((req) => ({ body: { job_id: 's', completed: false } }));
+  try {
+    const promise = Immortus.verifyAll([{ job_id: 's', verify_job_url: srv.base + '/s' }],
+      { polling: { interval: 10, timeout: 100 } });
+    const job = outcome(promise.jobs.s);
+    assert.deepEqual((await outcome(promise)).rejected, { error: 'timeout' });
+    const settledAt = performance.now();
+    assert.deepEqual((await job).rejected, { job_id: 's', error: 'timeout' });
+    await assertQuietAfter(srv, settledAt);
+  } finally {
+    await srv.close();
+  }
+});
+
+// -- verifyAll: ids the batch request cannot carry --------------------------
+
+test('verifyAll: a job id with a comma rejects at once, the others are followed', async () => {
+  const srv = await serve(batchResponder({ c: 1 }));
+  try {
+    const promise = Immortus.verifyAll([{ job_id: 'a,b' }, { job_id: 'c' }],
+      { verifyPath: srv.base + '/v', polling: { interval: 10, timeout: 1500 } });
+    const comma = await outcome(promise.jobs['a,b']);
+    assert.equal(comma.rejected.job_id, 'a,b');
+    assert.match(comma.rejected.error, /^malformed job id/);
+    const all = await promise;
+    assert.equal(all.jobs.c.status, 'finished');
+    assert.equal(all.jobs['a,b'].error, comma.rejected.error);
+    assert.deepEqual(srv.requests.map((r) => r.url), ['/v?ids=c', '/v?ids=c']);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('verifyAll: a batch answer without an entry for a job rejects that job', async () => {
+  const srv = await serve(() => ({ body: { jobs: { a: { job_id: 'a', completed: true, code: 200 } } } }));
+  try {
+    const promise = Immortus.verifyAll([{ job_id: 'a' }, { job_id: 'gone' }],
+      { verifyPath: srv.base + '/v', polling: { interval: 10, timeout: 1500 } });
+    const gone = await outcome(promise.jobs.gone);
+    assert.equal(gone.rejected.job_id, 'gone');
+    assert.match(gone.rejected.error, /no entry/);
+    assert.equal((await promise).jobs.a.completed, true);
+    assert.equal(srv.requests.length, 1);
+  } finally {
+    await srv.close();
+  }
+});
+
+// -- answers that are not JSON ---------------------------------------------
+
+const html = (status) => ({ status, type: 'text/html', body: `<html><body>${status}</body></html>` });
+
+test('verify: a non-JSON error page rejects with {job_id, error, status}', async () => {
+  for (const status of [404, 500]) {
+    const srv = await serve(() => html(status));
+    try {
+      const result = await outcome(Immortus.verify({ job_id: 'j1' }, { verifyPath: srv.base }));
+      assert.deepEqual(result.rejected, { job_id: 'j1', error: `HTTP ${status}: the answer is not JSON`, status });
+      assert.equal(Immortus.status(result.rejected), 'failed');
+      assert.equal(srv.requests.length, 1);
+    } finally {
+      await srv.close();
+    }
+  }
+});
+
+test("verify: a proxy's HTML 502 that persists rejects with {job_id, error, status}", async () => {
+  const srv = await serve(() => html(502));
+  try {
+    const result = await outcome(Immortus.verify({ job_id: 'j1' },
+      { verifyPath: srv.base, polling: { interval: 5, retries: 1 } }));
+    assert.deepEqual(result.rejected, { job_id: 'j1', error: 'HTTP 502: the answer is not JSON', status: 502 });
+    assert.equal(srv.requests.length, 2);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('verify: a JSON error body is kept, with the HTTP status added when it has none', async () => {
+  const srv = await serve((req) => (req.url === '/forbidden'
+    ? { status: 403, body: { job_id: 'j1', error: 'forbidden' } }
+    : { status: 404, body: { job_id: 'j1', status: 'unknown', error: 'unknown job' } }));
+  try {
+    const forbidden = await outcome(Immortus.verify({ job_id: 'j1', verify_job_url: srv.base + '/forbidden' }));
+    assert.deepEqual(forbidden.rejected, { job_id: 'j1', error: 'forbidden', status: 403 });
+    const unknown = await outcome(Immortus.verify({ job_id: 'j1', verify_job_url: srv.base + '/unknown' }));
+    assert.deepEqual(unknown.rejected, { job_id: 'j1', status: 'unknown', error: 'unknown job' });
+  } finally {
+    await srv.close();
+  }
+});
+
+test('verifyAll: a non-JSON batch answer rejects each job with {job_id, error, status}', async () => {
+  const srv = await serve((req) => (req.url.startsWith('/bad') ? html(500) : html(502)));
+  try {
+    const promise = Immortus.verifyAll([{ job_id: 'a' }, { job_id: 'b' }], { verifyPath: srv.base + '/bad' });
+    const all = await promise;
+    assert.deepEqual(all.jobs.a, { job_id: 'a', error: 'HTTP 500: the answer is not JSON', status: 500 });
+    assert.deepEqual((await outcome(promise.jobs.b)).rejected,
+      { job_id: 'b', error: 'HTTP 500: the answer is not JSON', status: 500 });
+    const proxied = Immortus.verifyAll([{ job_id: 'a' }],
+      { verifyPath: srv.base + '/proxy', polling: { interval: 5, retries: 1 } });
+    assert.deepEqual((await outcome(proxied)).rejected, { error: 'HTTP 502: the answer is not JSON', status: 502 });
+    assert.deepEqual((await outcome(proxied.jobs.a)).rejected,
+      { job_id: 'a', error: 'HTTP 502: the answer is not JSON', status: 502 });
+  } finally {
+    await srv.close();
+  }
+});
+
+test('create and cancel: a non-JSON error page rejects with {error, status}', async () => {
+  const srv = await serve((req) => {
+    if (req.url === '/json') { return { status: 500, body: {} }; }
+    return html(req.url === '/v/j1/cancel' ? 404 : 500);
+  });
+  try {
+    assert.deepEqual((await outcome(Immortus.create(srv.base + '/create'))).rejected,
+      { error: 'HTTP 500: the answer is not JSON', status: 500 });
+    assert.deepEqual((await outcome(Immortus.cancel({ job_id: 'j1' }, { verifyPath: srv.base + '/v' }))).rejected,
+      { error: 'HTTP 404: the answer is not JSON', status: 404 });
+    // the renderer's 500 {} keeps its (empty) body, plus the status
+    assert.deepEqual((await outcome(Immortus.create(srv.base + '/json'))).rejected, { status: 500 });
+  } finally {
+    await srv.close();
+  }
+});
+
+// -- the CSRF token goes only to the page's own origin ----------------------
+
+test('outside a browser, the CSRF token is not sent to an absolute URL unless csrfCrossOrigin', async () => {
+  const srv = await serve((req) => ({ body: { job_id: 'j1', cancelled: true } }));
+  try {
+    await Immortus.create(srv.base + '/create', { data: {}, csrfToken: 'tok' });
+    await Immortus.cancel({ job_id: 'j1' }, { verifyPath: srv.base + '/v', csrfToken: 'tok' });
+    assert.deepEqual(srv.requests.map((r) => r.headers['x-csrf-token']), [undefined, undefined]);
+    await Immortus.create(srv.base + '/create', { csrfToken: 'tok', csrfCrossOrigin: true });
+    await Immortus.cancel({ job_id: 'j1' }, { verifyPath: srv.base + '/v', csrfToken: 'tok', csrfCrossOrigin: true });
+    assert.deepEqual(srv.requests.slice(2).map((r) => r.headers['x-csrf-token']), ['tok', 'tok']);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('verifyAll: when retries run out, each job rejects with its own job_id', async () => {
+  const srv = await serve(batchResponder({ b: 100 },
+    { a: { job_id: 'a', error: 'backend unavailable', code: 503 } }));
+  try {
+    const promise = Immortus.verifyAll([{ job_id: 'a' }, { job_id: 'b' }],
+      { verifyPath: srv.base + '/v', polling: { interval: 5, retries: 1 } });
+    const [a, b] = await Promise.all([outcome(promise.jobs.a), outcome(promise.jobs.b)]);
+    assert.deepEqual(a.rejected, { job_id: 'a', error: 'backend unavailable', code: 503 });
+    assert.deepEqual(b.rejected, { job_id: 'b', error: 'backend unavailable', code: 503 });
+  } finally {
+    await srv.close();
+  }
+});
+
+test('outside a browser, only a relative URL that stays relative gets the CSRF token', async () => {
+  // what fetch is handed, observed (fetch itself runs, and fails on a relative URL)
+  const sent = {};
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (url, init) => {
+    sent[url] = init.headers['X-CSRF-Token'];
+    return realFetch(url, init);
+  };
+  try {
+    const host = `127.0.0.1:${await closedPort()}`;
+    const urls = ['/create', 'create', `//${host}/create`, ` //${host}/create`,
+      `/\\${host}/create`, `/\t/${host}/create`, `http://${host}/create`];
+    for (const url of urls) { await outcome(Immortus.create(url, { csrfToken: 'tok' })); }
+    assert.deepEqual(urls.map((url) => sent[url]), ['tok', 'tok', undefined, undefined, undefined, undefined, undefined]);
+  } finally {
+    globalThis.fetch = realFetch;
   }
 });

@@ -1,5 +1,5 @@
 // Type-checked by types.test.js: the declarations describe the real API.
-import Immortus, { verify, type VerifyAnswer, type JobState } from '../../pyramid_immortus/static/immortus';
+import Immortus, { verify, type VerifyAnswer, type JobState, type Rejection } from '../../pyramid_immortus/static/immortus';
 
 const controller = new AbortController();
 const promise = Immortus.create('/jobs', { data: { id: 1 }, csrfToken: 't' })
@@ -27,3 +27,5 @@ const many = Immortus.verifyAll([{ job_id: 'a' }, { job_id: 'b', job_class: 'C' 
 many.jobs['a'].then((entry) => entry.code);
 many.then((all) => Object.keys(all.jobs).length, undefined, (entry) => entry.job_id);
 Immortus.cancel({ job_id: 'a' }, { csrfToken: 't' }).then((answer) => answer.cancelled || answer.stopping);
+Immortus.cancel({ job_id: 'a' }, { verifyPath: 'https://jobs.example/v', csrfToken: 't', csrfCrossOrigin: true })
+  .then(undefined, (why: Rejection) => (typeof why.status === 'number' ? why.status : why.error));
