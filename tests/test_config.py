@@ -333,3 +333,28 @@ def test_job_subclass_attaches_its_registration_callback():
         abstract = True
 
     assert [(w, c) for w, _, c in venusian.attached] == [(Concrete, 'pyramid')]
+
+
+@pytest.mark.parametrize('settings, inline, message', [
+    ({'immortus.queue_adapter': 'rq', 'immortus.tracking_strategy': 'memory'}, None,
+     "the default tracking strategy 'memory' keeps job states in the memory of one process"),
+    ({'immortus.queue_adapter': 'rq', 'immortus.tracking_strategy': 'redis'}, 'memory',
+     "the tracking strategy 'memory' of job 'Pinned' keeps job states in the memory"),
+    ({'immortus.queue_adapter': 'async', 'immortus.tracking_strategy': 'rq'}, None,
+     "the default tracking strategy 'rq' reads the job records of rq"),
+    ({'immortus.queue_adapter': 'inline'}, 'rq',
+     "the tracking strategy 'rq' of job 'Pinned' reads the job records of rq"),
+])
+def test_a_strategy_that_cannot_work_with_the_adapter_is_refused(make_config, settings,
+                                                                 inline, message):
+    from pyramid_immortus import Job
+
+    class Pinned(Job):
+        def perform(self):
+            pass
+
+    config = make_config(settings)
+    config.add_immortus_job(Pinned, tracking_strategy=inline)
+    with pytest.raises(ConfigurationError) as info:
+        config.commit()
+    assert message in str(info.value) and 'immortus.queue_adapter' in str(info.value)

@@ -57,6 +57,12 @@ def test_an_empty_optional_setting_is_unset():
     ('immortus.redis_url', 'redis://localhost:port/0'),
     ('immortus.rq.queue', 'bad queue'),
     ('immortus.progress_interval', '-0.1'),
+    ('immortus.progress_interval', 'nan'),
+    ('immortus.progress_interval', 'inf'),
+    ('immortus.async_lease', '0'),
+    ('immortus.async_lease', 'inf'),
+    ('immortus.async_shutdown_grace', 'nan'),
+    ('immortus.cancel_require_csrf', 'sometimes'),
     ('immortus.queue_adapter', ''),
 ])
 def test_a_bad_value_names_its_setting(key, value):
@@ -75,3 +81,26 @@ def test_every_setting_shares_the_prefix():
     assert SETTINGS_PREFIX == 'immortus.'
     assert all(key in parse_settings({}) for key in
                (SETTINGS_PREFIX + name for name, _, _ in SETTINGS))
+
+
+@pytest.mark.parametrize('url', ['redis://:hunter2@localhost:port/0',
+                                 'http://user:hunter2@localhost:6379/0'])
+def test_a_bad_redis_url_does_not_print_its_password(url):
+    with pytest.raises(ConfigurationError) as info:
+        parse_settings({'immortus.redis_url': url})
+    assert 'hunter2' not in str(info.value)
+    assert "'immortus.redis_url'" in str(info.value) and '***' in str(info.value)
+
+
+@pytest.mark.parametrize('flag, value', [('--job-monitoring-interval', '0'),
+                                         ('--job-monitoring-interval', '-5'),
+                                         ('--lease-grace', '-1'),
+                                         ('--lease-grace', 'soon')])
+def test_worker_flags_that_cannot_work_are_usage_errors(capsys, flag, value):
+    from pyramid_immortus.worker import parse_args
+
+    with pytest.raises(SystemExit) as info:
+        parse_args(['app.ini', flag, value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and value in err
