@@ -3,18 +3,18 @@ import time
 
 from pyramid.threadlocal import get_current_registry
 from rq import Queue
-from rq.command import send_stop_job_command
+from rq.command import send_command
 from rq.job import Job as RQJob
 from rq.registry import CanceledJobRegistry
 from zope.interface import implementer
 
 from ..catalog import find_tracking_strategy, notify
 from ..connection import backend_errors, get_redis
-from ..exceptions import JobAlreadyEnded, JobNotRegistered, UnknownJob
+from ..exceptions import Cancelled, JobAlreadyEnded, JobNotRegistered, UnknownJob
 from ..interfaces import ICancellableQueueAdapter, IJobCatalog
 from ..settings import SETTINGS_PREFIX
 from ..status import FAILED
-from ..strategies.rq import CLASS, DEADLINE, ENDED, OWNER, ended_mark
+from ..strategies.rq import CLASS, DEADLINE, OWNER, SET_LIVE, STOP, ended_mark
 
 #: The function every rq job of this add-on calls, by its dotted name.
 PERFORM = 'pyramid_immortus.adapters.rq.perform'
@@ -46,6 +46,8 @@ def perform(job_class, job_id, args, kwargs, owner=None):
         raise JobNotRegistered(
             f'this worker knows no job {job_class!r}: run jobs with '
             '"immortus-worker CONFIG_URI" on the application\'s .ini')
+    if get_redis(registry).hexists(RQJob.key_for(job_id), STOP):
+        raise Cancelled('cancelled on request before it started')
     job = klass(registry, job_id=job_id, arguments=args, kwargs=kwargs, owner=owner)
     return job.run()
 
@@ -89,8 +91,8 @@ class ImmortusRQJob(RQJob):
             return find_tracking_strategy(registry)
 
 
-#: rq states in which a job can still be cancelled before it runs.
-WAITING = frozenset(('created', 'queued', 'deferred', 'scheduled'))
+#: rq states after which a job runs no more.
+ENDED_RQ = frozenset(('finished', 'failed', 'stopped', 'canceled'))
 
 
 @implementer(ICancellableQueueAdapter)
@@ -115,6 +117,7 @@ class RQAdapter:
         self.options = {'timeout': job_timeout, 'result_ttl': result_ttl,
                         'failure_ttl': failure_ttl}
         self._cancel = connection.register_script(CANCEL)
+        self._set_live = connection.register_script(SET_LIVE)
 
     @classmethod
     def from_registry(cls, registry):
@@ -171,15 +174,16 @@ class RQAdapter:
 
     def cancel(self, job_id):
         """Cancel a job that waits in its queue (``'cancelled'``), in one
-        atomic step that no worker can race, or ask the worker of a job it
-        has taken to stop it (``'stopping'``); the worker then records the
-        stop as the job's failure."""
+        atomic step that no worker can race, or stop a job that a worker
+        has taken (``'stopping'``): it is marked so that it does not start,
+        and a worker running it is told to kill it; the worker then records
+        the stop as the job's failure.  Nothing is unpickled."""
         key = RQJob.key_for(job_id)
         with backend_errors():
-            status, origin = self.connection.hmget(key, 'status', 'origin')
-            if status is None:
+            origin = self.connection.hget(key, 'origin')
+            if origin is None:
                 raise UnknownJob(job_id)
-            origin = (origin or b'').decode()
+            origin = origin.decode()
             cancelled = self._cancel(
                 keys=[key, Queue(origin, connection=self.connection).key,
                       CanceledJobRegistry(origin, connection=self.connection).key],
@@ -190,10 +194,11 @@ class RQAdapter:
                 raise UnknownJob(job_id)
             if cancelled == 1:
                 return 'cancelled'
-            status = self.connection.hget(key, 'status')
-            ended = self.connection.hexists(key, ENDED)
-            if status is not None and not ended and (
-                    status.decode() == 'started' or status.decode() in WAITING):
-                send_stop_job_command(self.connection, job_id)
-                return 'stopping'
-        raise JobAlreadyEnded(job_id)
+            if not self._set_live(keys=[key], args=['', STOP, '1']):
+                raise JobAlreadyEnded(job_id)
+            status, worker = self.connection.hmget(key, 'status', 'worker_name')
+            if status is not None and status.decode() in ENDED_RQ:
+                raise JobAlreadyEnded(job_id)
+            if worker:
+                send_command(self.connection, worker.decode(), 'stop-job', job_id=job_id)
+        return 'stopping'

@@ -42,6 +42,8 @@ META = 'immortus:meta'
 EXCEPTION = 'immortus:exception'
 DEADLINE = 'immortus:deadline'
 ENDED = 'immortus:ended'
+#: Set by a cancel of a job that a worker has taken: it must not start.
+STOP = 'immortus:stop'
 
 #: rq's grace after its heartbeat interval before a silent worker is dead.
 RQ_LEASE_GRACE = 60
