@@ -11,7 +11,7 @@ requires = [
     'zope.interface',
     'venusian>=3.0',
     'redis>=5.0',
-    'rq>=2.0',
+    'rq>=3.0,<4',
 ]
 
 example_extras = [

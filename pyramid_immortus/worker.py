@@ -13,13 +13,18 @@ import sys
 from pyramid.paster import bootstrap, setup_logging
 from rq import Queue, Worker
 from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
+from rq.job import JobStatus
 
 from .adapters.rq import ImmortusRQJob
 from .catalog import notify
 from .connection import get_redis
 from .exceptions import Cancelled, failure
-from .settings import SETTINGS_PREFIX
+from .settings import get_settings
 from .strategies.rq import RQ_LEASE_GRACE
+
+
+#: rq's states of a job whose work horse recorded its end.
+ENDED_BY_RQ = (JobStatus.FINISHED, JobStatus.FAILED)
 
 
 def failure_of(exc_string, stopped):
@@ -66,6 +71,16 @@ class ImmortusWorker(Worker):
         """rq's heartbeat TTL with ``lease_grace`` in place of its 60 s."""
         return super().get_heartbeat_ttl(job, working_time) - RQ_LEASE_GRACE + self.lease_grace
 
+    def _handle_stopped_job(self, job, queue, execution):
+        """rq marks a job it was asked to stop as stopped, even when its work
+        horse had already recorded its end before the stop killed it: an
+        ended job keeps its end (the horse is dead, nothing writes after
+        this check)."""
+        if job.get_status(refresh=True) in ENDED_BY_RQ:
+            self._stopped_job_id = None
+            return
+        super()._handle_stopped_job(job, queue, execution)
+
     def handle_job_failure(self, job, queue, started_job_registry=None, exc_string='',
                            execution=None):
         """rq's bookkeeping of a failed job, then the job's strategy learns
@@ -90,14 +105,14 @@ def make_worker(registry, queues=None, name=None, job_monitoring_interval=DEFAUL
     opens one connection, not two (rq raises the pool's socket timeout above
     its blocking reads' own).
     """
-    settings = registry.settings
+    settings = get_settings(registry)
     connection = get_redis(registry)
-    names = queues or [settings[SETTINGS_PREFIX + 'rq.queue']]
+    names = queues or [settings.rq_queue]
     worker = worker_class(
         [Queue(q, connection=connection, job_class=ImmortusRQJob) for q in names],
         connection=connection, name=name,
         job_monitoring_interval=job_monitoring_interval,
-        default_result_ttl=settings[SETTINGS_PREFIX + 'rq.result_ttl'],
+        default_result_ttl=settings.result_ttl,
     )
     worker.lease_grace = lease_grace
     return worker
