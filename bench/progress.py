@@ -13,7 +13,7 @@ import time
 
 from pyramid.config import Configurator
 
-from pyramid_immortus import Job
+from pyramid_immortus import Job, get_settings
 from pyramid_immortus.catalog import find_tracking_strategy
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
@@ -65,7 +65,7 @@ def main():
         job.perform_now(registry, N)
         timings[job.__name__] = time.perf_counter() - started
     bare, tight = timings['Bare'], timings['Tight']
-    interval = registry.settings['immortus.progress_interval']
+    interval = get_settings(registry).progress_interval
     print(f'{N:,} calls in one job, redis strategy, progress_interval {interval} s; '
           f'{time.strftime("%Y-%m-%d")}')
     print('| loop | total s | ns/call | x bare | Redis writes |')

@@ -22,7 +22,7 @@ from .exceptions import (
 from .interfaces import IJobCatalog
 from .job import Job
 from .renderers import ImmortusRenderer, render_immortus
-from .settings import SETTINGS_PREFIX
+from .settings import SETTINGS_PREFIX, ImmortusSettings, get_settings, parse_setting
 from .strategies.memory import MemoryStrategy
 from .strategies.redis import RedisStrategy
 from .strategies.rq import RQStrategy
@@ -31,7 +31,7 @@ __all__ = [
     'Job', 'tracking_strategy', 'strategy_config', 'render_immortus',
     'find_tracking_strategy', 'UnknownJob', 'BackendUnavailable',
     'JobAlreadyEnded', 'JobNotRegistered', 'Cancelled', 'CannotCancel',
-    'CapacityExceeded', 'Shutdown',
+    'CapacityExceeded', 'Shutdown', 'get_settings', 'ImmortusSettings',
     'STATIC_PATH', 'includeme',
 ]
 
@@ -61,6 +61,9 @@ def includeme(config):
 
     setup(config)
     settings = config.registry.settings
+    # these two shape routes and views: read now, as the include runs
+    path = parse_setting(settings, 'verify_path')
+    permission = parse_setting(settings, 'verify_permission')
     config.registry.registerUtility(JobCatalog(), IJobCatalog)
 
     config.add_directive('add_tracking_strategy', add_tracking_strategy)
@@ -78,8 +81,6 @@ def includeme(config):
         backend_unavailable_view, context=BackendUnavailable, renderer='immortus')
     config.add_static_view('immortus-static', STATIC_PATH)
 
-    path = settings[SETTINGS_PREFIX + 'verify_path']
-    permission = settings[SETTINGS_PREFIX + 'verify_permission']
     routes = (
         (VERIFY_ROUTE, path + '/{job_id}', 'GET', verify_view),
         (VERIFY_CLASS_ROUTE, path + '/{job_id}/{job_class}', 'GET', verify_view),

@@ -5,7 +5,7 @@ from zope.interface import implementer
 
 from .exceptions import JobNotRegistered
 from .interfaces import IJobCatalog, IJobTrackingStrategy, IQueueAdapter
-from .settings import SETTINGS_PREFIX
+from .settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def get_catalog(registry):
 
 def get_queue_adapter(registry):
     """Return the queue adapter named by ``immortus.queue_adapter``."""
-    name = registry.settings[SETTINGS_PREFIX + 'queue_adapter']
+    name = get_settings(registry).queue_adapter
     return registry.getUtility(IQueueAdapter, name=name)
 
 
@@ -84,7 +84,7 @@ def strategy_name_for(registry, job_class=None):
         name = get_catalog(registry).inline_strategy(job_class)
         if name is not None:
             return name
-    name = registry.settings.get(SETTINGS_PREFIX + 'tracking_strategy')
+    name = get_settings(registry).tracking_strategy
     if name is not None:
         return name
     return get_queue_adapter(registry).strategy_name

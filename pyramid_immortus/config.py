@@ -1,4 +1,5 @@
 """The configuration directives of ``pyramid_immortus``."""
+import dataclasses
 import inspect
 
 from pyramid.exceptions import ConfigurationError
@@ -8,7 +9,8 @@ from pyramid.path import DottedNameResolver
 from .catalog import get_catalog, get_queue_adapter, strategy_name_for
 from .connection import register_redis
 from .interfaces import IJobTrackingStrategy, IQueueAdapter
-from .settings import SETTINGS_PREFIX, parse_settings
+from .interfaces import IImmortusSettings
+from .settings import SETTINGS_PREFIX, get_settings, parse_settings
 
 #: Runs after the strategies, adapters and jobs (order 0) are registered.
 ORDER_RESOLVE = 10
@@ -195,7 +197,7 @@ def resolve_strategy_spec(registry, spec, setting=None):
 def resolve_adapter(registry):
     """Make ``immortus.queue_adapter`` name a registered adapter."""
     key = SETTINGS_PREFIX + 'queue_adapter'
-    spec = registry.settings[key]
+    spec = get_settings(registry).queue_adapter
     name = spec if isinstance(spec, str) else dotted_name(spec)
     if registry.queryUtility(IQueueAdapter, name=name) is None:
         factory = import_factory(
@@ -204,17 +206,21 @@ def resolve_adapter(registry):
             'importable dotted name of an adapter factory')
         adapter = make_adapter(factory, registry, name)
         registry.registerUtility(adapter, IQueueAdapter, name=name)
-    registry.settings[key] = name
+    return name
 
 
 def resolve_strategies(registry):
     """Resolve every strategy the lookup order can reach, so that a name
     that leads nowhere fails now rather than at the first request."""
-    resolve_adapter(registry)
+    settings = get_settings(registry)
     key = SETTINGS_PREFIX + 'tracking_strategy'
-    if registry.settings.get(key) is not None:
-        registry.settings[key] = resolve_strategy_spec(
-            registry, registry.settings[key], key)
+    strategy = settings.tracking_strategy
+    if strategy is not None:
+        strategy = resolve_strategy_spec(registry, strategy, key)
+    # from now on, the settings name what is registered
+    registry.registerUtility(dataclasses.replace(
+        settings, queue_adapter=resolve_adapter(registry), tracking_strategy=strategy),
+        IImmortusSettings)
     catalog = get_catalog(registry)
     for job_class, spec in catalog.inline_strategies():
         catalog.set_inline_strategy(job_class, resolve_strategy_spec(
@@ -242,10 +248,10 @@ def check_strategies(registry):
     """Refuse a strategy that cannot work with the queue adapter, or that
     cannot keep owners when ``immortus.verify_owner_only`` is on, for the
     default strategy and for each job's own."""
-    settings = registry.settings
+    settings = get_settings(registry)
     adapter_key = SETTINGS_PREFIX + 'queue_adapter'
     adapter = get_queue_adapter(registry)
-    owner_only = settings[SETTINGS_PREFIX + 'verify_owner_only']
+    owner_only = settings.verify_owner_only
     catalog = get_catalog(registry)
     for name, job_class in [(None, None), *((n, catalog.get(n)) for n in catalog.names())]:
         strategy_name = strategy_name_for(registry, job_class)
@@ -254,12 +260,12 @@ def check_strategies(registry):
                  else f'the default tracking strategy {strategy_name!r}')
         if getattr(strategy, 'process_local', False) and getattr(adapter, 'out_of_process', False):
             raise ConfigurationError(
-                f'{adapter_key} = {settings[adapter_key]}: {whose} keeps job states in '
+                f'{adapter_key} = {settings.queue_adapter}: {whose} keeps job states in '
                 'the memory of one process, where the workers of this adapter cannot '
                 'write them; use "redis" or "rq"')
         if getattr(strategy, 'needs_rq_adapter', False) and not getattr(adapter, 'rq', False):
             raise ConfigurationError(
-                f'{adapter_key} = {settings[adapter_key]}: {whose} reads the job records '
+                f'{adapter_key} = {settings.queue_adapter}: {whose} reads the job records '
                 'of rq, which only the "rq" queue adapter writes')
         if owner_only and not keeps_owners(strategy):
             raise ConfigurationError(
@@ -269,19 +275,15 @@ def check_strategies(registry):
 
 
 def setup(config):
-    """Parse the settings now and register the deferred resolution."""
+    """Parse the settings once, in a deferred action (so that an
+    application may change them until it commits), and register what is
+    resolved from them."""
     registry = config.registry
 
-    def parse():
-        registry.settings.update(parse_settings(registry.settings))
-
-    def parse_and_connect():
-        parse()
+    def register():
+        registry.registerUtility(parse_settings(registry.settings), IImmortusSettings)
         register_redis(registry)
 
-    parse()  # fail at include time when the .ini is wrong ...
-    # ... and again at commit, for settings the application changed since;
-    # the Redis client is made once, from the final immortus.redis_url.
-    config.action('immortus.settings', parse_and_connect, order=PHASE1_CONFIG)
+    config.action('immortus.settings', register, order=PHASE1_CONFIG)
     config.action('immortus.resolve', lambda: resolve_strategies(registry),
                   order=ORDER_RESOLVE)

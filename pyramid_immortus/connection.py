@@ -2,18 +2,14 @@
 from contextlib import contextmanager
 
 import redis
-from zope.interface import Interface
 
 from .exceptions import BackendUnavailable
-from .settings import SETTINGS_PREFIX
+from .interfaces import IRedisConnection
+from .settings import get_settings
 
 #: Connection errors that mean "try again later", not "this is a bug".
 UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                redis.exceptions.BusyLoadingError)
-
-
-class IRedisConnection(Interface):
-    """Marker for the application's ``redis.Redis`` client."""
 
 
 def connect(url, **options):
@@ -29,7 +25,7 @@ def register_redis(registry):
     """Register the client of ``immortus.redis_url`` (it connects only when
     a command is sent, so an application that never uses Redis never
     connects)."""
-    client = connect(registry.settings[SETTINGS_PREFIX + 'redis_url'])
+    client = connect(get_settings(registry).redis_url)
     registry.registerUtility(client, IRedisConnection)
 
 

@@ -169,3 +169,12 @@ class IJobCatalog(Interface):
     def inline_strategy(job_class):
         """Return the nearest inline strategy name along the MRO, or
         ``None``."""
+
+
+class IImmortusSettings(Interface):
+    """Marker of the application's parsed settings
+    (:class:`pyramid_immortus.settings.ImmortusSettings`)."""
+
+
+class IRedisConnection(Interface):
+    """Marker of the application's ``redis.Redis`` client."""

@@ -9,7 +9,7 @@ import venusian
 from .catalog import find_tracking_strategy, get_catalog, get_queue_adapter, notify
 from .exceptions import BackendUnavailable, failure
 from .renderers import job_payload, set_json
-from .settings import SETTINGS_PREFIX
+from .settings import get_settings
 from .status import dumps, finite_number, json_value
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def transaction_manager(request):
     environ = getattr(request, 'environ', None)
     if not environ or not environ.get('tm.active'):
         return None
-    if not request.registry.settings[SETTINGS_PREFIX + 'enqueue_after_commit']:
+    if not get_settings(request).enqueue_after_commit:
         return None
     return environ.get('tm.manager')
 
@@ -80,7 +80,7 @@ class Job:
         self._progress = None
         self._progress_dirty = False
         self._last_write = float('-inf')
-        self._interval = registry.settings[SETTINGS_PREFIX + 'progress_interval']
+        self._interval = get_settings(registry).progress_interval
 
     def __repr__(self):
         return f'<{self.job_class} job {self.job_id}>'

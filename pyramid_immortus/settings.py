@@ -1,6 +1,8 @@
 """The ``immortus.*`` settings: one prefix, one table, one parser."""
 import math
 import re
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from pyramid.exceptions import ConfigurationError
@@ -97,6 +99,26 @@ def as_queue_name(value):
     return text
 
 
+def without_password(url):
+    """``url`` with the password of its userinfo, if any, masked."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    userinfo, _, host = parsed.netloc.rpartition('@')
+    user = userinfo.partition(':')[0]
+    return parsed._replace(netloc=f'{user}:***@{host}').geturl()
+
+
+def shown(key, raw):
+    """What an error message may show of the value of ``key``."""
+    if key == SETTINGS_PREFIX + 'redis_url' and isinstance(raw, str):
+        try:
+            return without_password(raw)
+        except ValueError:
+            return '<a URL that does not parse>'
+    return raw
+
+
 #: ``(name, converter, default)``: every setting this add-on reads.
 SETTINGS = (
     ('queue_adapter', as_name, 'async'),
@@ -122,57 +144,79 @@ SETTINGS = (
 )
 
 
-def without_password(url):
-    """``url`` with the password of its userinfo, if any, masked."""
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    userinfo, _, host = parsed.netloc.rpartition('@')
-    user = userinfo.partition(':')[0]
-    return parsed._replace(netloc=f'{user}:***@{host}').geturl()
+@dataclass(frozen=True)
+class ImmortusSettings:
+    """The parsed ``immortus.*`` settings of an application (``rq.queue``
+    is ``rq_queue``); :func:`get_settings` returns them."""
+
+    queue_adapter: Any
+    tracking_strategy: Any
+    verify_path: str
+    async_workers: int
+    async_lease: float
+    async_shutdown_grace: float
+    status_ttl: int
+    status_max_age: int
+    memory_max_jobs: int
+    progress_interval: float
+    redis_url: str
+    rq_queue: str
+    rq_job_timeout: int | None
+    rq_result_ttl: int | None
+    rq_failure_ttl: int | None
+    verify_owner_only: bool
+    verify_permission: str | None
+    cancel_require_csrf: bool
+    enqueue_after_commit: bool
+    batch_max: int
+
+    @property
+    def result_ttl(self) -> int:
+        """rq's ``result_ttl``: ``rq.result_ttl``, else ``status_ttl``."""
+        return self.status_ttl if self.rq_result_ttl is None else self.rq_result_ttl
 
 
-def shown(key, raw):
-    """What an error message may show of the value of ``key``."""
-    if key == SETTINGS_PREFIX + 'redis_url' and isinstance(raw, str):
-        try:
-            return without_password(raw)
-        except ValueError:
-            return '<a URL that does not parse>'
-    return raw
+def parse_setting(settings, name):
+    """Parse one ``immortus.<name>`` setting of ``settings`` (a mapping of
+    raw values), or raise :class:`ConfigurationError` naming it."""
+    for known, convert, default in SETTINGS:
+        if known == name:
+            break
+    else:
+        raise KeyError(name)
+    key = SETTINGS_PREFIX + name
+    raw = settings.get(key, default)
+    try:
+        return default if raw is None else convert(raw)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f'Invalid value {shown(key, raw)!r} for setting {key!r}: {exc}') from None
 
 
 def parse_settings(settings):
-    """Parse every ``immortus.*`` setting of ``settings``.
+    """Parse every ``immortus.*`` setting of ``settings``, defaults filled
+    in, into an :class:`ImmortusSettings`.
 
-    Returns a dict keyed by the full setting name (``immortus.status_ttl``)
-    holding the converted values, defaults filled in.  A value that does not
-    convert raises :class:`pyramid.exceptions.ConfigurationError` naming the
-    setting; so does an ``immortus.*`` key this add-on does not know (a typo
-    would otherwise be ignored silently).
+    A value that does not convert raises
+    :class:`pyramid.exceptions.ConfigurationError` naming the setting; so
+    does an ``immortus.*`` key this add-on does not know (a typo would
+    otherwise be ignored silently).
     """
-    parsed = {}
-    for name, convert, default in SETTINGS:
-        key = SETTINGS_PREFIX + name
-        raw = settings.get(key, default)
-        try:
-            parsed[key] = default if raw is None else convert(raw)
-        except ValueError as exc:
-            raise ConfigurationError(
-                f'Invalid value {shown(key, raw)!r} for setting {key!r}: {exc}'
-            ) from None
     known = {SETTINGS_PREFIX + name for name, _, _ in SETTINGS}
-    unknown = sorted(
-        key for key in settings
-        if key.startswith(SETTINGS_PREFIX) and key not in known
-    )
+    unknown = sorted(key for key in settings
+                     if key.startswith(SETTINGS_PREFIX) and key not in known)
     if unknown:
         raise ConfigurationError(
             f'Unknown setting {unknown[0]!r}; the immortus.* settings are: '
-            + ', '.join(sorted(known))
-        )
-    if parsed[SETTINGS_PREFIX + 'rq.result_ttl'] is None:
-        parsed[SETTINGS_PREFIX + 'rq.result_ttl'] = parsed[
-            SETTINGS_PREFIX + 'status_ttl'
-        ]
-    return parsed
+            + ', '.join(sorted(known)))
+    return ImmortusSettings(**{name.replace('.', '_'): parse_setting(settings, name)
+                               for name, _, _ in SETTINGS})
+
+
+def get_settings(request_or_registry) -> ImmortusSettings:
+    """The parsed ``immortus.*`` settings of the application of a request
+    or registry (available once the configuration is committed)."""
+    from .interfaces import IImmortusSettings
+
+    registry = getattr(request_or_registry, 'registry', request_or_registry)
+    return registry.getUtility(IImmortusSettings)

@@ -95,7 +95,7 @@ def json_value(value, name):
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
-        raise TypeError(f'{name} must be JSON data (no NaN): {exc}') from None
+        raise TypeError(f'{name} must be plain JSON data: {exc}') from None
 
 
 def dumps(data):

@@ -14,7 +14,7 @@ from .exceptions import (
     BackendUnavailable, Cancelled, CannotCancel, JobAlreadyEnded, UnknownJob,
 )
 from .renderers import json_response
-from .settings import SETTINGS_PREFIX
+from .settings import get_settings
 from .status import ENDED, UNKNOWN, JobRecord, dumps
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def verify_jobs(request, job_ids, job_class=None):
             results[job_id] = 404, {'job_id': job_id, 'error': 'unknown job class'}
         valid = []
     if valid:
-        owner_only = registry.settings[SETTINGS_PREFIX + 'verify_owner_only']
+        owner_only = get_settings(registry).verify_owner_only
         try:
             strategy = find_tracking_strategy(registry, job_class)
             records = read_records(strategy, valid, owner_only)
@@ -171,7 +171,7 @@ def verify_batch_view(request):
     except BadQuery:
         return bad_query()
     ids = list(dict.fromkeys(ids))
-    limit = request.registry.settings[SETTINGS_PREFIX + 'batch_max']
+    limit = get_settings(request).batch_max
     if not ids:
         return json_response({'error': 'ids is required: ?ids=ID1,ID2'}, 400)
     if len(ids) > limit:
@@ -216,7 +216,7 @@ def cancel_view(request):
     ``job_class`` that is not the job's own answers 404.
     """
     registry = request.registry
-    if registry.settings[SETTINGS_PREFIX + 'cancel_require_csrf']:
+    if get_settings(registry).cancel_require_csrf:
         check_cancel_csrf(request)
     job_id = request.matchdict['job_id']
     try:

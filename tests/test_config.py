@@ -95,9 +95,15 @@ def test_async_workers_setting(make_config):
     assert get_queue_adapter(config.registry).workers == 2
 
 
-def test_bad_setting_fails_at_include(make_config):
+def test_bad_setting_fails_the_commit(make_config):
+    config = make_config({'immortus.async_workers': 'many'})
     with pytest.raises(ConfigurationError, match="'immortus.async_workers'"):
-        make_config({'immortus.async_workers': 'many'})
+        config.commit()
+
+
+def test_a_bad_verify_path_fails_at_include(make_config):
+    with pytest.raises(ConfigurationError, match="'immortus.verify_path'"):
+        make_config({'immortus.verify_path': 'nowhere'})
 
 
 def test_setting_changed_after_include_is_parsed_at_commit(make_config):

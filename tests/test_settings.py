@@ -1,19 +1,22 @@
+import dataclasses
+
 import pytest
 from pyramid.exceptions import ConfigurationError
 
-from pyramid_immortus.settings import SETTINGS, SETTINGS_PREFIX, parse_settings
+from pyramid_immortus.catalog import get_queue_adapter
+from pyramid_immortus.settings import SETTINGS, SETTINGS_PREFIX, get_settings, parse_settings
 
 
 def test_defaults():
     parsed = parse_settings({})
-    assert parsed['immortus.queue_adapter'] == 'async'
-    assert parsed['immortus.tracking_strategy'] is None
-    assert parsed['immortus.verify_path'] == '/immortus/verify'
-    assert parsed['immortus.async_workers'] == 4
-    assert parsed['immortus.status_ttl'] == 86400
-    assert parsed['immortus.rq.result_ttl'] == 86400
-    assert parsed['immortus.verify_owner_only'] is False
-    assert len(parsed) == len(SETTINGS)
+    assert parsed.queue_adapter == 'async'
+    assert parsed.tracking_strategy is None
+    assert parsed.verify_path == '/immortus/verify'
+    assert parsed.async_workers == 4
+    assert parsed.status_ttl == 86400
+    assert parsed.rq_result_ttl is None and parsed.result_ttl == 86400
+    assert parsed.verify_owner_only is False
+    assert len(dataclasses.fields(parsed)) == len(SETTINGS)
 
 
 def test_values_from_an_ini_are_converted():
@@ -26,21 +29,38 @@ def test_values_from_an_ini_are_converted():
         'immortus.verify_path': '/jobs/check',
         'other.setting': 'ignored',
     })
-    assert parsed['immortus.async_workers'] == 8
-    assert parsed['immortus.rq.result_ttl'] == 60
-    assert parsed['immortus.verify_owner_only'] is True
-    assert parsed['immortus.progress_interval'] == 0.5
-    assert parsed['immortus.tracking_strategy'] == 'redis'
-    assert parsed['immortus.verify_path'] == '/jobs/check'
-
-
-def test_parsing_twice_gives_the_same_values():
-    once = parse_settings({'immortus.async_workers': '3', 'immortus.redis_url': 'redis://h:1/2'})
-    assert parse_settings(once) == once
+    assert parsed.async_workers == 8
+    assert parsed.result_ttl == 60
+    assert parsed.verify_owner_only is True
+    assert parsed.progress_interval == 0.5
+    assert parsed.tracking_strategy == 'redis'
+    assert parsed.verify_path == '/jobs/check'
 
 
 def test_an_empty_optional_setting_is_unset():
-    assert parse_settings({'immortus.tracking_strategy': '  '})['immortus.tracking_strategy'] is None
+    assert parse_settings({'immortus.tracking_strategy': '  '}).tracking_strategy is None
+
+
+def test_settings_are_parsed_once_at_commit_and_left_as_written(make_config):
+    """The application may change them after the include (rq's result_ttl
+    follows status_ttl then too), and registry.settings keeps only what the
+    application wrote."""
+    config = make_config({'immortus.queue_adapter': 'rq'})
+    config.add_settings({'immortus.status_ttl': '60'})
+    config.commit()
+    registry = config.registry
+    assert get_settings(registry).result_ttl == 60
+    assert get_queue_adapter(registry).options['result_ttl'] == 60
+    assert registry.settings['immortus.status_ttl'] == '60'
+    assert 'immortus.rq.result_ttl' not in registry.settings
+    assert 'immortus.batch_max' not in registry.settings
+
+
+def test_a_bad_value_set_after_the_include_fails_the_commit(make_config):
+    config = make_config()
+    config.add_settings({'immortus.batch_max': 'many'})
+    with pytest.raises(ConfigurationError, match="'immortus.batch_max'"):
+        config.commit()
 
 
 @pytest.mark.parametrize('key, value', [
@@ -79,8 +99,8 @@ def test_an_unknown_setting_under_the_prefix_is_an_error():
 
 def test_every_setting_shares_the_prefix():
     assert SETTINGS_PREFIX == 'immortus.'
-    assert all(key in parse_settings({}) for key in
-               (SETTINGS_PREFIX + name for name, _, _ in SETTINGS))
+    fields = {field.name for field in dataclasses.fields(parse_settings({}))}
+    assert fields == {name.replace('.', '_') for name, _, _ in SETTINGS}
 
 
 @pytest.mark.parametrize('url', ['redis://:hunter2@localhost:port/0',

@@ -3,7 +3,7 @@ from string import Template
 
 from importlib.resources import files
 
-from pyramid_immortus import find_tracking_strategy
+from pyramid_immortus import find_tracking_strategy, get_settings
 
 from .jobs import FailingJob, GenerateInvoiceJob, QuickJob, SlowJob
 
@@ -53,6 +53,6 @@ PAGE = Template(files('immortus_example').joinpath('templates/index.html').read_
 def index(request):
     request.response.text = PAGE.substitute(
         script=request.static_url('pyramid_immortus:static/immortus.js'),
-        verify_path=request.registry.settings['immortus.verify_path'],
+        verify_path=get_settings(request).verify_path,
     )
     return request.response

@@ -12,7 +12,7 @@ from ..catalog import find_tracking_strategy, notify
 from ..connection import backend_errors, get_redis
 from ..exceptions import Cancelled, JobAlreadyEnded, JobNotRegistered, UnknownJob
 from ..interfaces import ICancellableQueueAdapter, IJobCatalog
-from ..settings import SETTINGS_PREFIX
+from ..settings import get_settings
 from ..status import FAILED
 from ..strategies.rq import CLASS, DEADLINE, OWNER, SET_LIVE, STOP, ended_mark
 
@@ -122,14 +122,10 @@ class RQAdapter:
     @classmethod
     def from_registry(cls, registry):
         """Build one from the ``immortus.*`` settings."""
-        settings = registry.settings
-        return cls(
-            get_redis(registry),
-            queue=settings[SETTINGS_PREFIX + 'rq.queue'],
-            job_timeout=settings[SETTINGS_PREFIX + 'rq.job_timeout'],
-            result_ttl=settings[SETTINGS_PREFIX + 'rq.result_ttl'],
-            failure_ttl=settings[SETTINGS_PREFIX + 'rq.failure_ttl'],
-        )
+        settings = get_settings(registry)
+        return cls(get_redis(registry), queue=settings.rq_queue,
+                   job_timeout=settings.rq_job_timeout, result_ttl=settings.result_ttl,
+                   failure_ttl=settings.rq_failure_ttl)
 
     def queue_for(self, job):
         """The rq ``Queue`` ``job`` goes to."""

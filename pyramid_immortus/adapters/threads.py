@@ -11,7 +11,7 @@ from zope.interface import implementer
 from ..catalog import notify
 from ..exceptions import BackendUnavailable, CannotCancel, Shutdown, UnknownJob
 from ..interfaces import ICancellableQueueAdapter
-from ..settings import SETTINGS_PREFIX
+from ..settings import get_settings
 from .inline import run_logged
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,9 @@ class AsyncAdapter:
     @classmethod
     def from_registry(cls, registry):
         """Build one from the ``immortus.async_*`` settings."""
-        settings = registry.settings
-        return cls(settings[SETTINGS_PREFIX + 'async_workers'],
-                   lease=settings[SETTINGS_PREFIX + 'async_lease'],
-                   shutdown_grace=settings[SETTINGS_PREFIX + 'async_shutdown_grace'])
+        settings = get_settings(registry)
+        return cls(settings.async_workers, lease=settings.async_lease,
+                   shutdown_grace=settings.async_shutdown_grace)
 
     def activate(self):
         """Called once the configuration chose this adapter: SIGTERM now

@@ -8,7 +8,7 @@ from zope.interface import implementer
 
 from ..exceptions import CapacityExceeded, UnknownJob
 from ..interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
-from ..settings import SETTINGS_PREFIX
+from ..settings import get_settings
 from ..status import (
     ENDED, FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report,
     exception_info, isoformat, progress_info,
@@ -47,12 +47,9 @@ class MemoryStrategy(ReportingStrategy):
     @classmethod
     def from_registry(cls, registry):
         """Build one from the ``immortus.*`` settings."""
-        settings = registry.settings
-        return cls(
-            ttl=settings[SETTINGS_PREFIX + 'status_ttl'],
-            max_age=settings[SETTINGS_PREFIX + 'status_max_age'],
-            max_jobs=settings[SETTINGS_PREFIX + 'memory_max_jobs'],
-        )
+        settings = get_settings(registry)
+        return cls(ttl=settings.status_ttl, max_age=settings.status_max_age,
+                   max_jobs=settings.memory_max_jobs)
 
     def __len__(self):
         with self._lock:

@@ -7,7 +7,7 @@ from zope.interface import implementer
 from ..connection import backend_errors, get_redis
 from ..exceptions import UnknownJob
 from ..interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
-from ..settings import SETTINGS_PREFIX
+from ..settings import get_settings
 from ..status import (
     ENDED, FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report,
     exception_info, isoformat, lease_expired, progress_info, worker_lost,
@@ -77,9 +77,9 @@ class RedisStrategy(ReportingStrategy):
     def from_registry(cls, registry):
         """Build one on the application's Redis and ``immortus.*``
         settings."""
-        settings = registry.settings
-        return cls(get_redis(registry), ttl=settings[SETTINGS_PREFIX + 'status_ttl'],
-                   max_age=settings[SETTINGS_PREFIX + 'status_max_age'])
+        settings = get_settings(registry)
+        return cls(get_redis(registry), ttl=settings.status_ttl,
+                   max_age=settings.status_max_age)
 
     def key(self, job_id):
         """The hash (and the channel) of ``job_id``."""
