@@ -8,7 +8,7 @@ client and the directives ``add_immortus_jobs``, ``add_immortus_job``,
 
 from .adapters.inline import InlineAdapter
 from .adapters.rq import RQAdapter
-from .adapters.threads import AsyncAdapter
+from .adapters.async_ import AsyncAdapter
 from .catalog import JobCatalog, find_tracking_strategy
 from .config import (
     add_immortus_job, add_immortus_jobs, add_queue_adapter,
@@ -22,6 +22,7 @@ from .exceptions import (
 from .interfaces import IJobCatalog
 from .job import Job
 from .renderers import ImmortusRenderer, render_immortus
+from .routes import CANCEL_ROUTE, VERIFY_BATCH_ROUTE, VERIFY_CLASS_ROUTE, VERIFY_ROUTE
 from .settings import SETTINGS_PREFIX, ImmortusSettings, get_settings, parse_setting
 from .strategies.memory import MemoryStrategy
 from .strategies.redis import RedisStrategy
@@ -43,10 +44,6 @@ BUILTIN_STRATEGIES = (('memory', MemoryStrategy), ('redis', RedisStrategy),
                       ('redis_pub_sub', RedisStrategy), ('rq', RQStrategy))
 BUILTIN_ADAPTERS = (('inline', InlineAdapter), ('async', AsyncAdapter), ('rq', RQAdapter))
 
-VERIFY_ROUTE = 'immortus.verify'
-VERIFY_CLASS_ROUTE = 'immortus.verify_class'
-VERIFY_BATCH_ROUTE = 'immortus.verify_batch'
-CANCEL_ROUTE = 'immortus.cancel'
 
 
 def includeme(config):

@@ -1,14 +1,9 @@
 """Where job classes, strategies and the queue adapter are looked up."""
-import logging
-
 from zope.interface import implementer
 
 from .exceptions import JobNotRegistered
 from .interfaces import IJobCatalog, IJobTrackingStrategy, IQueueAdapter
 from .settings import get_settings
-
-log = logging.getLogger(__name__)
-
 
 @implementer(IJobCatalog)
 class JobCatalog:
@@ -106,23 +101,3 @@ def find_tracking_strategy(registry, job_class=None):
     if strategy is None:
         raise LookupError(f'no tracking strategy is registered as {name!r}')
     return strategy
-
-
-def notify(strategy, event, job_id, *args):
-    """Call ``strategy.<event>(job_id, *args)`` if the strategy has it.
-
-    A callback that raises is logged and otherwise ignored: a strategy's
-    bookkeeping must never lose the job itself.  Returns ``True`` when the
-    callback ran without error.
-    """
-    method = getattr(strategy, event, None)
-    if method is None:
-        return False
-    try:
-        method(job_id, *args)
-    except Exception:
-        log.exception(
-            'tracking strategy %r failed in %s for job %s', strategy, event, job_id
-        )
-        return False
-    return True

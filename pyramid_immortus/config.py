@@ -3,6 +3,7 @@ import dataclasses
 import inspect
 
 from pyramid.exceptions import ConfigurationError
+from pyramid.config.actions import action_method
 from pyramid.interfaces import PHASE1_CONFIG
 from pyramid.path import DottedNameResolver
 
@@ -10,6 +11,7 @@ from .catalog import get_catalog, get_queue_adapter, strategy_name_for
 from .connection import register_redis
 from .interfaces import IJobTrackingStrategy, IQueueAdapter
 from .interfaces import IImmortusSettings
+from .routes import CANCEL_ROUTE, VERIFY_BATCH_ROUTE, VERIFY_CLASS_ROUTE, VERIFY_ROUTE
 from .settings import SETTINGS_PREFIX, get_settings, parse_settings
 
 #: Runs after the strategies, adapters and jobs (order 0) are registered.
@@ -129,6 +131,7 @@ def add_immortus_job(config, job_class, tracking_strategy=None, name=None):
         set_inline_strategy(config, job_class, tracking_strategy)
 
 
+@action_method
 def set_inline_strategy(config, job_class, spec):
     """Make ``spec`` the inline strategy of ``job_class`` (and of its
     subclasses that name none); resolved when the configuration commits."""
@@ -153,8 +156,8 @@ def add_immortus_jobs(config, include):
         'immortus job groups', 'immortus.jobs', 'immortus_jobs', 'immortus jobs'
     )
     intr['include'] = include
-    intr.relate('routes', 'immortus.verify')
-    intr.relate('routes', 'immortus.verify_class')
+    for route in (VERIFY_ROUTE, VERIFY_CLASS_ROUTE, VERIFY_BATCH_ROUTE, CANCEL_ROUTE):
+        intr.relate('routes', route)
     config.action('immortus.jobs', introspectables=(intr,))
     config.include(include)
 

@@ -2,6 +2,7 @@
 import venusian
 
 from .config import set_inline_strategy
+from .scanning import on_scan
 
 
 class tracking_strategy:
@@ -22,13 +23,8 @@ class tracking_strategy:
         self.strategy = strategy
 
     def __call__(self, wrapped):
-        def callback(scanner, name, ob):
-            config = getattr(scanner, 'config', None)
-            if config is not None and ob is wrapped:
-                set_inline_strategy(config.with_package(info.module), ob,
-                                    self.strategy)
-
-        info = self.venusian.attach(wrapped, callback, category='pyramid')
+        on_scan(wrapped, lambda config, codeinfo: set_inline_strategy(
+            config, wrapped, self.strategy, _info=codeinfo), venusian=self.venusian)
         return wrapped
 
 
@@ -49,11 +45,6 @@ class strategy_config:
         self.name = name
 
     def __call__(self, wrapped):
-        def callback(scanner, name, ob):
-            config = getattr(scanner, 'config', None)
-            if config is not None and ob is wrapped:
-                config.with_package(info.module).add_tracking_strategy(
-                    self.name, ob)
-
-        info = self.venusian.attach(wrapped, callback, category='pyramid')
+        on_scan(wrapped, lambda config, codeinfo: config.add_tracking_strategy(
+            self.name, wrapped, _info=codeinfo), venusian=self.venusian)
         return wrapped

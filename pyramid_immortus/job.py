@@ -6,29 +6,15 @@ from time import monotonic
 
 import venusian
 
-from .catalog import find_tracking_strategy, get_catalog, get_queue_adapter, notify
-from .exceptions import BackendUnavailable, failure
-from .renderers import job_payload, set_json
+from .callbacks import notify
+from .catalog import find_tracking_strategy, get_catalog
+from .enqueue import create_record, enqueue, registry_of
+from .exceptions import failure
+from .scanning import on_scan
 from .settings import get_settings
-from .status import dumps, finite_number, json_value
+from .status import finite_number, json_value
 
 log = logging.getLogger(__name__)
-
-
-def transaction_manager(request):
-    """The transaction manager of a request that ``pyramid_tm`` manages, if
-    ``immortus.enqueue_after_commit`` is on; else ``None``."""
-    environ = getattr(request, 'environ', None)
-    if not environ or not environ.get('tm.active'):
-        return None
-    if not get_settings(request).enqueue_after_commit:
-        return None
-    return environ.get('tm.manager')
-
-
-def registry_of(request_or_registry):
-    """Accept a request or a registry; return the registry."""
-    return getattr(request_or_registry, 'registry', request_or_registry)
 
 
 class Job:
@@ -56,13 +42,8 @@ class Job:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get('abstract', False):
             return
-
-        def callback(scanner, name, ob):
-            config = getattr(scanner, 'config', None)
-            if config is not None and ob is cls and name == cls.__name__:
-                config.with_package(info.module).add_immortus_job(ob)
-
-        info = cls.venusian.attach(cls, callback, category='pyramid', depth=1)
+        on_scan(cls, lambda config, codeinfo: config.add_immortus_job(cls, _info=codeinfo),
+                venusian=cls.venusian)
 
     def __init__(self, registry, job_id=None, arguments=(), kwargs=None, owner=None):
         """A job of ``registry``'s application; ``perform_later`` and the
@@ -102,15 +83,9 @@ class Job:
         that enqueues another), a registry.  Returns the job, whose
         ``job_id`` the client then verifies.
         """
-        registry = registry_of(request)
-        owner = getattr(request, 'authenticated_userid', None)
-        job = cls(registry, arguments=args, kwargs=kwargs, owner=owner)
-        adapter = get_queue_adapter(registry)
-        manager = transaction_manager(request)
-        if manager is None:
-            job._enqueue(adapter)
-        else:
-            job._enqueue_after_commit(request, manager, adapter)
+        job = cls(registry_of(request), arguments=args, kwargs=kwargs,
+                  owner=getattr(request, 'authenticated_userid', None))
+        enqueue(job, request)
         return job
 
     @classmethod
@@ -120,70 +95,8 @@ class Job:
         raises."""
         job = cls(registry_of(request), arguments=args, kwargs=kwargs,
                   owner=getattr(request, 'authenticated_userid', None))
-        job._create_record(job.tracking_strategy)
+        create_record(job, job.tracking_strategy)
         return job.run()
-
-    def _prepare(self, adapter):
-        prepare = getattr(adapter, 'prepare', None)
-        if prepare is not None:
-            prepare(self)  # refuses what the adapter cannot carry, early
-
-    def _create_record(self, strategy, deadline=None):
-        """Create the job's record, with its class and owner, before the job
-        can start.  A record that cannot be written, or an owner that cannot
-        be kept, refuses the job (:class:`BackendUnavailable`): a job is
-        never run unfollowable, nor public by accident."""
-        try:
-            created = getattr(strategy, 'job_created', None)
-            if created is not None:
-                created(self.job_id, self.job_class, self.owner, deadline)
-                return
-            if self.owner is not None:
-                record_owner = getattr(strategy, 'job_owner', None)
-                if record_owner is not None:
-                    record_owner(self.job_id, self.owner)
-        except BackendUnavailable:
-            raise
-        except Exception as exc:
-            log.exception('the record of %r could not be created', self)
-            raise BackendUnavailable(f'the record of {self!r} could not be created') from exc
-        notify(strategy, 'job_enqueued', self.job_id)
-
-    def _enqueue(self, adapter, prepared=False):
-        if not prepared:
-            self._prepare(adapter)
-        strategy = self.tracking_strategy
-        lease = getattr(adapter, 'lease_deadline', None)
-        # Recorded before the adapter can hand the job to a worker, so that
-        # a fast worker's "started" or "finished" finds the record.
-        self._create_record(strategy, lease() if lease is not None else None)
-        try:
-            adapter.enqueue(self)
-        except BaseException:
-            notify(strategy, 'job_discarded', self.job_id)
-            raise
-
-    def _enqueue_after_commit(self, request, manager, adapter):
-        self._prepare(adapter)
-        failures = []
-
-        def after_commit(committed):
-            if not committed:
-                return
-            try:
-                self._enqueue(adapter, prepared=True)
-            except Exception as exc:
-                log.exception('%r could not be enqueued after the commit', self)
-                failures.append(exc)
-
-        def unavailable(request, response):
-            if failures:
-                status, data = job_payload(failures[0])
-                set_json(response, status)
-                response.body = dumps(data)
-
-        manager.get().addAfterCommitHook(after_commit)
-        request.add_response_callback(unavailable)
 
     def run(self):
         """Run :meth:`perform` between ``job_started`` and ``job_finished``

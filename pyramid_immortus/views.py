@@ -9,7 +9,8 @@ from pyramid.csrf import LegacySessionCSRFStoragePolicy, check_csrf_token
 from pyramid.exceptions import BadCSRFOrigin
 from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 
-from .catalog import find_tracking_strategy, get_catalog, get_queue_adapter, notify
+from .callbacks import notify
+from .catalog import find_tracking_strategy, get_catalog, get_queue_adapter
 from .exceptions import (
     BackendUnavailable, Cancelled, CannotCancel, JobAlreadyEnded, UnknownJob,
 )
@@ -19,7 +20,9 @@ from .status import ENDED, UNKNOWN, JobRecord, dumps
 
 log = logging.getLogger(__name__)
 
-JOB_ID = re.compile(r'[A-Za-z0-9_.-]{1,64}')
+#: The longest job id a verify URL may carry.
+MAX_JOB_ID_LENGTH = 64
+JOB_ID = re.compile(rf'[A-Za-z0-9_.-]{{1,{MAX_JOB_ID_LENGTH}}}')
 
 
 class BadQuery(ValueError):
@@ -27,7 +30,8 @@ class BadQuery(ValueError):
 
 
 def valid_job_id(job_id):
-    """At most 64 of ``[A-Za-z0-9_.-]``: what a verify URL may carry."""
+    """At most ``MAX_JOB_ID_LENGTH`` of ``[A-Za-z0-9_.-]``: what a verify URL
+    may carry."""
     return JOB_ID.fullmatch(job_id) is not None
 
 
@@ -98,7 +102,7 @@ def verify_jobs(request, job_ids, job_class=None):
         if valid_job_id(job_id):
             valid.append(job_id)
         else:
-            results[job_id] = 400, {'job_id': job_id[:64], 'error': 'malformed job id'}
+            results[job_id] = 400, {'job_id': job_id[:MAX_JOB_ID_LENGTH], 'error': 'malformed job id'}
     registry = request.registry
     if valid and job_class is not None and get_catalog(registry).get(job_class) is None:
         for job_id in valid:
@@ -266,7 +270,7 @@ def forbidden_view(request):
     """A denied permission on this add-on's routes: JSON ``403``."""
     data = {'error': 'forbidden'}
     if request.matchdict and 'job_id' in request.matchdict:
-        data['job_id'] = request.matchdict['job_id'][:64]
+        data['job_id'] = request.matchdict['job_id'][:MAX_JOB_ID_LENGTH]
     return json_response(data, 403)
 
 
@@ -274,7 +278,7 @@ def bad_csrf_view(exc, request):
     """A failed CSRF check (token or origin) on the cancel route: JSON
     ``400``."""
     error = 'bad CSRF origin' if isinstance(exc, BadCSRFOrigin) else 'bad CSRF token'
-    return json_response({'job_id': request.matchdict['job_id'][:64], 'error': error}, 400)
+    return json_response({'job_id': request.matchdict['job_id'][:MAX_JOB_ID_LENGTH], 'error': error}, 400)
 
 
 def url_decode_error_view(exc, request):

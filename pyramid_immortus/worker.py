@@ -16,7 +16,7 @@ from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
 from rq.job import JobStatus
 
 from .adapters.rq import ImmortusRQJob
-from .catalog import notify
+from .callbacks import notify
 from .connection import get_redis
 from .exceptions import Cancelled, failure
 from .settings import get_settings

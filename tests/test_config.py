@@ -7,7 +7,7 @@ from zope.interface.verify import verifyObject
 
 from pyramid_immortus import Job, find_tracking_strategy
 from pyramid_immortus.adapters.inline import InlineAdapter
-from pyramid_immortus.adapters.threads import AsyncAdapter
+from pyramid_immortus.adapters.async_ import AsyncAdapter
 from pyramid_immortus.catalog import get_catalog, get_queue_adapter
 from pyramid_immortus.interfaces import (
     ICancellableQueueAdapter, IJobCatalog, IJobTrackingStrategy, IQueueAdapter,
@@ -16,6 +16,7 @@ from pyramid_immortus.interfaces import (
 from pyramid_immortus.strategies.memory import MemoryStrategy
 from tests.scanned import jobs
 from tests.scanned.strategies import SeedStyleStrategy
+from tests.conftest import ROOT
 
 
 class Other(Job):
@@ -274,7 +275,8 @@ def test_add_immortus_jobs_includes_and_is_introspectable(make_config):
     intr = config.registry.introspector.get('immortus job groups', 'immortus.jobs')
     assert intr['include'] is routes
     related = config.registry.introspector.related(intr)
-    assert {r.discriminator for r in related} == {'immortus.verify', 'immortus.verify_class'}
+    assert {r.discriminator for r in related} == {'immortus.verify', 'immortus.verify_class',
+                                                  'immortus.verify_batch', 'immortus.cancel'}
 
 
 def test_add_immortus_jobs_twice_conflicts(make_config):
@@ -291,7 +293,7 @@ class DummyVenusian:
 
     def attach(self, wrapped, callback, category=None, depth=1):
         self.attached.append((wrapped, callback, category))
-        return types.SimpleNamespace(module=sys.modules[__name__])
+        return types.SimpleNamespace(module=sys.modules[__name__], codeinfo=None)
 
 
 class DummyScanner:
@@ -364,3 +366,50 @@ def test_a_strategy_that_cannot_work_with_the_adapter_is_refused(make_config, se
     with pytest.raises(ConfigurationError) as info:
         config.commit()
     assert message in str(info.value) and 'immortus.queue_adapter' in str(info.value)
+
+
+@pytest.mark.parametrize('first, second, user_file', [
+    ('tests.scanned.jobs', 'tests.conflicting_jobs', 'conflicting_jobs.py'),
+    ('tests.scanned.strategies', 'tests.conflicting_strategies', 'conflicting_strategies.py'),
+])
+def test_a_scan_conflict_names_the_users_lines(make_config, first, second, user_file):
+    config = make_config()
+    config.scan(first)
+    config.scan(second)
+    with pytest.raises(ConfigurationConflictError) as info:
+        config.commit()
+    message = str(info.value)
+    first_file = first.replace('.', '/') + '.py'
+    assert f'of file {ROOT}/tests/{user_file}:' in message
+    assert f'of file {ROOT}/{first_file}:' in message
+    assert 'pyramid_immortus/' not in message
+
+
+def test_a_module_level_alias_is_not_a_conflict(make_config):
+    config = make_config()
+    config.scan('tests.aliased_jobs')
+    config.commit()
+    assert get_catalog(config.registry).names() == ['Aliased']
+    assert get_catalog(config.registry).inline_strategy(
+        __import__('tests.aliased_jobs', fromlist=['Aliased']).Aliased) == 'redis'
+
+
+def test_every_builtin_provides_the_whole_contract(make_config, redis_db):
+    from zope.interface.verify import verifyObject
+
+    from pyramid_immortus.adapters.rq import RQAdapter
+    from pyramid_immortus.interfaces import IImmortusSettings
+    from pyramid_immortus.strategies.redis import RedisStrategy
+    from pyramid_immortus.strategies.rq import RQStrategy
+
+    config = make_config()
+    config.commit()
+    registry = config.registry
+    for strategy in (registry.getUtility(IJobTrackingStrategy, 'memory'),
+                     RedisStrategy(redis_db), RQStrategy(redis_db)):
+        for iface in (IJobTrackingStrategy, ITrackingCallbacks, IStatusReport):
+            assert verifyObject(iface, strategy)
+    for adapter in (registry.getUtility(IQueueAdapter, 'async'), RQAdapter(redis_db)):
+        assert verifyObject(ICancellableQueueAdapter, adapter)
+    assert verifyObject(IQueueAdapter, registry.getUtility(IQueueAdapter, 'inline'))
+    assert registry.queryUtility(IImmortusSettings) is not None

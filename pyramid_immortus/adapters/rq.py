@@ -8,7 +8,8 @@ from rq.job import Job as RQJob
 from rq.registry import CanceledJobRegistry
 from zope.interface import implementer
 
-from ..catalog import find_tracking_strategy, notify
+from ..callbacks import notify
+from ..catalog import find_tracking_strategy
 from ..connection import backend_errors, get_redis
 from ..exceptions import Cancelled, JobAlreadyEnded, JobNotRegistered, UnknownJob
 from ..interfaces import ICancellableQueueAdapter, IJobCatalog

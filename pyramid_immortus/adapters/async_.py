@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 from zope.interface import implementer
 
-from ..catalog import notify
+from ..callbacks import notify
 from ..exceptions import BackendUnavailable, CannotCancel, Shutdown, UnknownJob
 from ..interfaces import ICancellableQueueAdapter
 from ..settings import get_settings
