@@ -99,6 +99,29 @@ def as_queue_name(value):
     return text
 
 
+def as_origins(value):
+    """Origins such as ``http://localhost:3000``, separated by spaces,
+    commas or lines (``scheme://host[:port]``, nothing after it)."""
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = re.split(r'[\s,]+', str(value).strip())
+    origins = []
+    for item in items:
+        if not item:
+            continue
+        parsed = urlparse(item)
+        try:
+            parsed.port  # noqa: B018 -- raises for a port that is not a number
+        except ValueError:
+            raise ValueError(f'{item!r} has a bad port') from None
+        if (parsed.scheme not in ('http', 'https') or not parsed.hostname
+                or parsed.path or parsed.query or parsed.fragment or parsed.username):
+            raise ValueError(f'{item!r} is not an origin like https://app.example:8443')
+        origins.append(item.rstrip('/'))
+    return tuple(origins)
+
+
 def without_password(url):
     """``url`` with the password of its userinfo, if any, masked."""
     parsed = urlparse(url)
@@ -141,6 +164,10 @@ SETTINGS = (
     ('cancel_require_csrf', as_strict_bool, True),
     ('enqueue_after_commit', as_strict_bool, True),
     ('batch_max', positive_int, 100),
+    # the events gateway (pyramid_immortus.events)
+    ('events_path', as_url_path, '/immortus/events'),
+    ('events.allow_origins', as_origins, ()),
+    ('events.keepalive', positive_float, 15.0),
 )
 
 
@@ -169,6 +196,9 @@ class ImmortusSettings:
     cancel_require_csrf: bool
     enqueue_after_commit: bool
     batch_max: int
+    events_path: str = '/immortus/events'
+    events_allow_origins: tuple = ()
+    events_keepalive: float = 15.0
 
     @property
     def result_ttl(self) -> int:
