@@ -1,9 +1,12 @@
 """Where job classes, strategies and the queue adapter are looked up."""
+from typing import Any
+
 from zope.interface import implementer
 
 from .exceptions import JobNotRegistered
 from .interfaces import IJobCatalog, IJobTrackingStrategy, IQueueAdapter
 from .settings import get_settings
+
 
 @implementer(IJobCatalog)
 class JobCatalog:
@@ -62,7 +65,7 @@ def get_catalog(registry):
     return registry.getUtility(IJobCatalog)
 
 
-def get_queue_adapter(registry):
+def get_queue_adapter(registry: Any) -> Any:
     """Return the queue adapter named by ``immortus.queue_adapter``."""
     name = get_settings(registry).queue_adapter
     return registry.getUtility(IQueueAdapter, name=name)
@@ -85,7 +88,7 @@ def strategy_name_for(registry, job_class=None):
     return get_queue_adapter(registry).strategy_name
 
 
-def find_tracking_strategy(registry, job_class=None):
+def find_tracking_strategy(registry: Any, job_class: type | str | None = None) -> Any:
     """Return the tracking strategy of ``job_class`` (a class or a
     registered job name), or the default strategy when it is ``None``.
 

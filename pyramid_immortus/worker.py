@@ -7,21 +7,31 @@ queues.  SIGTERM (or one SIGINT) lets the current job finish and stops;
 a second SIGINT stops at once (rq's warm and cold shutdown).
 """
 import argparse
+import ctypes
 import gc
+import logging
+import os
+import signal
 import sys
+import threading
+import time
 
 from pyramid.paster import bootstrap, setup_logging
 from rq import Queue, Worker
 from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
+from rq.job import Job as RQJob
 from rq.job import JobStatus
 
 from .adapters.rq import ImmortusRQJob
 from .callbacks import notify
-from .connection import get_redis
+from .connection import UNAVAILABLE, get_redis
 from .exceptions import Cancelled, failure
 from .settings import get_settings
 from .strategies.rq import RQ_LEASE_GRACE
 
+
+#: Linux's ``prctl`` option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 #: rq's states of a job whose work horse recorded its end.
 ENDED_BY_RQ = (JobStatus.FINISHED, JobStatus.FAILED)
@@ -89,11 +99,91 @@ class ImmortusWorker(Worker):
         that died, a stop on request.  A strategy that recorded the job's end
         already keeps it (an ended state never changes)."""
         stopped = getattr(self, '_stopped_job_id', None) == job.id
+        strategy = job.tracking_strategy()
+        if strategy is not None:  # first: the rq strategy refuses it once rq says failed
+            notify(strategy, 'job_failed', job.id, failure_of(exc_string or '', stopped))
         super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
                                    exc_string=exc_string, execution=execution)
-        strategy = job.tracking_strategy()
-        if strategy is not None:
-            notify(strategy, 'job_failed', job.id, failure_of(exc_string or '', stopped))
+
+    def main_work_horse(self, job, queue):
+        """The work horse dies with its worker (Linux), so that a job whose
+        worker was killed does not run on unseen after its lease ran out."""
+        die_with_parent(self.pid)
+        super().main_work_horse(job, queue)
+
+    def work(self, *args, **kwargs):
+        """rq's work loop, beside a thread that puts back in their queue the
+        jobs that a dead worker had taken but not started."""
+        threading.Thread(target=self._recover_taken_jobs, daemon=True,
+                         name='immortus-recovery').start()
+        return super().work(*args, **kwargs)
+
+    def _recover_taken_jobs(self):
+        lease = self.job_monitoring_interval + self.lease_grace
+        while True:
+            try:
+                for queue in self.queues:
+                    recover_taken_jobs(self.connection, queue, lease)
+            except UNAVAILABLE:
+                pass  # the work loop meets the outage too, and says so
+            except Exception:
+                self.log.exception('recovering taken jobs failed')
+            time.sleep(self.job_monitoring_interval)
+
+
+#: Put a job that a worker took from its queue (rq keeps it in the queue's
+#: "intermediate" list until the worker starts it) back in its queue once it
+#: has been seen there, not started, for a lease: its worker died between
+#: taking and starting it.  KEYS: intermediate list, queue, job hash, the
+#: sightings.  ARGV: job id, now, lease.  Returns 1 when put back.
+RECOVER = """
+local v = redis.call('hmget', KEYS[3], 'status', 'worker_name')
+if v[1] ~= 'queued' or (v[2] and v[2] ~= '') then
+  redis.call('zrem', KEYS[4], ARGV[1])
+  return 0
+end
+local seen = redis.call('zscore', KEYS[4], ARGV[1])
+if not seen then
+  redis.call('zadd', KEYS[4], ARGV[2], ARGV[1])
+  return 0
+end
+if tonumber(ARGV[2]) - tonumber(seen) < tonumber(ARGV[3]) then return 0 end
+redis.call('zrem', KEYS[4], ARGV[1])
+if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('lpush', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+def recover_taken_jobs(connection, queue, lease):
+    """Apply :data:`RECOVER` to every job in ``queue``'s intermediate
+    list; return the ids put back."""
+    script = connection.register_script(RECOVER)
+    intermediate = queue.intermediate_queue_key
+    seen = f'immortus:taken:{queue.name}'
+    recovered = []
+    for raw in connection.lrange(intermediate, 0, -1):
+        job_id = raw.decode()
+        if script(keys=[intermediate, queue.key, RQJob.key_for(job_id), seen],
+                  args=[job_id, time.time(), lease]):
+            recovered.append(job_id)
+    if recovered:
+        logging.getLogger(__name__).warning(
+            'put back in %s the jobs a dead worker had taken: %s', queue.name,
+            ', '.join(recovered))
+    return recovered
+
+
+def die_with_parent(parent_pid):
+    """Ask Linux to SIGKILL this process when its parent dies (nothing
+    elsewhere); if the parent is gone already, die now."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def make_worker(registry, queues=None, name=None, job_monitoring_interval=DEFAULT_JOB_MONITORING_INTERVAL,
@@ -157,17 +247,35 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    """The ``immortus-worker`` console script."""
+    """The ``immortus-worker`` console script.  A Redis outage does not end
+    it: it waits for Redis and works again."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     setup_logging(args.config_uri)
     env = bootstrap(args.config_uri)
+    log = logging.getLogger(__name__)
     try:
-        worker = make_worker(env['registry'], args.queues, args.name,
-                             args.job_monitoring_interval, args.lease_grace)
-        worker.work(burst=args.burst, logging_level=args.logging_level)
+        while True:
+            worker = make_worker(env['registry'], args.queues, args.name,
+                                 args.job_monitoring_interval, args.lease_grace)
+            try:
+                worker.work(burst=args.burst, logging_level=args.logging_level)
+                return 0
+            except UNAVAILABLE as exc:
+                log.warning('Redis is unavailable (%s): working again once it answers', exc)
+                wait_for_redis(worker.connection)
     finally:
         env['closer']()
-    return 0
+
+
+def wait_for_redis(connection, pause=0.5, longest=5.0):
+    """Return once ``connection`` answers a PING."""
+    while True:
+        try:
+            connection.ping()
+            return
+        except UNAVAILABLE:
+            time.sleep(pause)
+            pause = min(pause * 2, longest)
 
 
 if __name__ == '__main__':  # pragma: no cover

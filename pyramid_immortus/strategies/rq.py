@@ -55,10 +55,14 @@ _FIELDS = ('status', 'enqueued_at', 'started_at', 'ended_at', 'last_heartbeat',
 
 #: Set fields of a live job of this add-on.  KEYS[1]: rq's hash.  ARGV:
 #: "nx" to keep a field that is set already (else ""), then field, value
-#: pairs.  Never creates a hash, never writes after an end of ours.
+#: pairs.  Never creates a hash, never writes once the job has ended (an end
+#: of ours, or rq's).
 SET_LIVE = """
-if redis.call('hexists', KEYS[1], 'immortus:class') == 0 then return 0 end
-if redis.call('hexists', KEYS[1], 'immortus:ended') == 1 then return 0 end
+local v = redis.call('hmget', KEYS[1], 'immortus:class', 'immortus:ended', 'status')
+if (not v[1]) or v[2] then return 0 end
+if v[3] == 'finished' or v[3] == 'failed' or v[3] == 'stopped' or v[3] == 'canceled' then
+  return 0
+end
 for i = 2, #ARGV, 2 do
   if ARGV[1] ~= 'nx' or redis.call('hexists', KEYS[1], ARGV[i]) == 0 then
     redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1])
