@@ -1,10 +1,13 @@
 import os
+import re
 
 from setuptools import find_namespace_packages, setup
 
 here = os.path.abspath(os.path.dirname(__file__))
 with open(os.path.join(here, 'README.md'), encoding='utf-8') as f:
     README = f.read()
+with open(os.path.join(here, 'pyramid_immortus', '__init__.py'), encoding='utf-8') as f:
+    VERSION = re.search(r"^__version__ = '([^']+)'", f.read(), re.M).group(1)
 
 requires = [
     'pyramid>=2.0',
@@ -12,6 +15,13 @@ requires = [
     'venusian>=3.0',
     'redis>=5.0',
     'rq>=3.0,<4',
+]
+
+#: the events gateway (immortus-events): an asyncio server of Server-Sent Events
+events_extras = [
+    'uvicorn>=0.30',
+    'uvloop>=0.19; sys_platform != "win32"',
+    'httptools>=0.6',
 ]
 
 example_extras = [
@@ -26,11 +36,14 @@ testing_extras = [
     'transaction',
     'hypothesis',
     'playwright',
+    *events_extras,
+    'ruff',
+    'mypy',
 ]
 
 setup(
     name='pyramid_immortus',
-    version='0.1.0.dev0',
+    version=VERSION,
     description='Start background jobs from a Pyramid page and follow them '
                 'to the end: progress, success or failure.',
     long_description=README,
@@ -43,7 +56,7 @@ setup(
     keywords='pyramid jobs rq redis background progress polling',
     license='MIT',
     packages=find_namespace_packages(include=['pyramid_immortus', 'pyramid_immortus.*']),
-    package_data={'pyramid_immortus': ['static/*.js', 'static/*.mjs', 'static/*.d.ts']},
+    package_data={'pyramid_immortus': ['py.typed', 'static/*.js', 'static/*.mjs', 'static/*.d.ts']},
     include_package_data=True,
     zip_safe=False,
     python_requires='>=3.10',
@@ -51,10 +64,12 @@ setup(
     extras_require={
         'testing': testing_extras,
         'example': example_extras,
+        'events': events_extras,
     },
     entry_points={
         'console_scripts': [
             'immortus-worker = pyramid_immortus.worker:main',
+            'immortus-events = pyramid_immortus.events:main',
         ],
     },
 )

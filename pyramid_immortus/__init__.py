@@ -28,6 +28,10 @@ from .strategies.memory import MemoryStrategy
 from .strategies.redis import RedisStrategy
 from .strategies.rq import RQStrategy
 
+#: The version of this package and of its JavaScript client
+#: (``Immortus.version``, checked by the tests).
+__version__ = '0.1.0.dev0'
+
 __all__ = [
     'Job', 'tracking_strategy', 'strategy_config', 'render_immortus',
     'find_tracking_strategy', 'UnknownJob', 'BackendUnavailable',
@@ -68,10 +72,10 @@ def includeme(config):
     config.add_directive('add_immortus_job', add_immortus_job)
     config.add_directive('add_immortus_jobs', add_immortus_jobs)
 
-    for name, factory in BUILTIN_STRATEGIES:
-        config.add_tracking_strategy(name, factory)
-    for name, factory in BUILTIN_ADAPTERS:
-        config.add_queue_adapter(name, factory)
+    for name, strategy in BUILTIN_STRATEGIES:
+        config.add_tracking_strategy(name, strategy)
+    for name, adapter in BUILTIN_ADAPTERS:
+        config.add_queue_adapter(name, adapter)
 
     config.add_renderer('immortus', ImmortusRenderer)
     config.add_exception_view(

@@ -1,6 +1,9 @@
 """The configuration directives of ``pyramid_immortus``."""
 import dataclasses
 import inspect
+from typing import Any
+
+from pyramid.config import Configurator
 
 from pyramid.exceptions import ConfigurationError
 from pyramid.config.actions import action_method
@@ -48,7 +51,7 @@ def check_strategy(strategy, name):
         )
 
 
-def add_tracking_strategy(config, name, factory):
+def add_tracking_strategy(config: Configurator, name: str, factory: Any) -> None:
     """Register a tracking strategy under ``name``.
 
     ``factory`` (an object or dotted name) is called with the registry, or
@@ -73,7 +76,7 @@ def add_tracking_strategy(config, name, factory):
                   introspectables=(intr,))
 
 
-def add_queue_adapter(config, name, factory):
+def add_queue_adapter(config: Configurator, name: str, factory: Any) -> None:
     """Register a queue adapter under ``name`` (built as strategies are);
     ``immortus.queue_adapter`` chooses among them."""
     factory = config.maybe_dotted(factory)
@@ -103,7 +106,8 @@ def make_adapter(factory, registry, name):
     return adapter
 
 
-def add_immortus_job(config, job_class, tracking_strategy=None, name=None):
+def add_immortus_job(config: Configurator, job_class: Any, tracking_strategy: Any = None,
+                     name: str | None = None) -> None:
     """Register a :class:`pyramid_immortus.Job` subclass.
 
     ``name`` defaults to the class's own ``name`` attribute, then to its
@@ -142,7 +146,7 @@ def set_inline_strategy(config, job_class, spec):
     config.action(('immortus.inline_strategy', job_class), register)
 
 
-def add_immortus_jobs(config, include):
+def add_immortus_jobs(config: Configurator, include: Any) -> None:
     """Group an application's job routes, as ``immortus_jobs do ... end``.
 
     ``include`` (a callable or dotted name taking a Configurator) declares

@@ -1,8 +1,12 @@
 """Venusian decorators: nothing happens at import, ``config.scan()`` acts."""
+from typing import Any, TypeVar
+
 import venusian
 
 from .config import set_inline_strategy
 from .scanning import on_scan
+
+T = TypeVar('T', bound=type)
 
 
 class tracking_strategy:
@@ -19,10 +23,10 @@ class tracking_strategy:
 
     venusian = venusian  # for testing injection
 
-    def __init__(self, strategy):
+    def __init__(self, strategy: Any) -> None:
         self.strategy = strategy
 
-    def __call__(self, wrapped):
+    def __call__(self, wrapped: T) -> T:
         on_scan(wrapped, lambda config, codeinfo: set_inline_strategy(
             config, wrapped, self.strategy, _info=codeinfo), venusian=self.venusian)
         return wrapped
@@ -41,10 +45,10 @@ class strategy_config:
 
     venusian = venusian  # for testing injection
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = name
 
-    def __call__(self, wrapped):
+    def __call__(self, wrapped: T) -> T:
         on_scan(wrapped, lambda config, codeinfo: config.add_tracking_strategy(
             self.name, wrapped, _info=codeinfo), venusian=self.venusian)
         return wrapped

@@ -52,7 +52,7 @@ class CannotCancel(ImmortusError):
     on a thread that cannot be stopped): ``409``."""
 
 
-def failure(kind, message=''):
+def failure(kind: str, message: str = '') -> ImmortusError:
     """An exception whose class is named ``kind``: it stands for a failure
     known only by its type's name and message (reported by rq as text, or
     written again after a first write failed)."""

@@ -1,8 +1,13 @@
 """The base class of jobs: the ActiveJob of this port."""
+from __future__ import annotations
+
 import logging
 import time
 import uuid
 from time import monotonic
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import venusian
 
@@ -13,6 +18,12 @@ from .exceptions import failure
 from .scanning import on_scan
 from .settings import get_settings
 from .status import finite_number, json_value
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from pyramid.registry import Registry
+    from pyramid.request import Request
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +44,9 @@ class Job:
         the rq queue it goes to (default: ``immortus.rq.queue``).
     """
 
-    abstract = True
-    name = None
-    queue = None
+    abstract: bool = True
+    name: str | None = None
+    queue: str | None = None
     venusian = venusian  # for testing injection
 
     def __init_subclass__(cls, **kwargs):
@@ -45,7 +56,9 @@ class Job:
         on_scan(cls, lambda config, codeinfo: config.add_immortus_job(cls, _info=codeinfo),
                 venusian=cls.venusian)
 
-    def __init__(self, registry, job_id=None, arguments=(), kwargs=None, owner=None):
+    def __init__(self, registry: Registry, job_id: str | None = None,
+                 arguments: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None,
+                 owner: Any = None) -> None:
         """A job of ``registry``'s application; ``perform_later`` and the
         workers build them, with a fresh uuid4 ``job_id`` unless given."""
         self.registry = registry
@@ -55,28 +68,29 @@ class Job:
         self.kwargs = dict(kwargs or {})
         #: the user id that enqueued the job, as a string (or ``None``)
         self.owner = None if owner is None else str(owner)
-        self.meta = {}
+        #: JSON data saved with progress and at the end (``verify``'s ``meta``)
+        self.meta: dict[str, Any] = {}
         #: what the queue adapter's ``prepare`` left for its ``enqueue``
-        self.prepared = None
-        self._progress = None
+        self.prepared: Any = None
+        self._progress: tuple[float, float | None, Any] = (0, None, None)
         self._progress_dirty = False
         self._last_write = float('-inf')
         self._interval = get_settings(registry).progress_interval
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'<{self.job_class} job {self.job_id}>'
 
-    def perform(self, *args, **kwargs):
+    def perform(self, *args: Any, **kwargs: Any) -> Any:
         """The work itself; runs in a worker with the enqueued arguments."""
         raise NotImplementedError(f'{type(self).__name__}.perform')
 
     @property
-    def tracking_strategy(self):
+    def tracking_strategy(self) -> Any:
         """The strategy that tracks this job (see the lookup order)."""
         return find_tracking_strategy(self.registry, type(self))
 
     @classmethod
-    def perform_later(cls, request, *args, **kwargs):
+    def perform_later(cls, request: Request | Registry, *args: Any, **kwargs: Any) -> Self:
         """Enqueue a new job through the configured queue adapter.
 
         ``request`` is the current request or, outside a request (a job
@@ -89,7 +103,7 @@ class Job:
         return job
 
     @classmethod
-    def perform_now(cls, request, *args, **kwargs):
+    def perform_now(cls, request: Request | Registry, *args: Any, **kwargs: Any) -> Any:
         """Run a new job in the calling thread, with the same callbacks as
         a queued one; returns what ``perform`` returns and raises what it
         raises."""
@@ -98,7 +112,7 @@ class Job:
         create_record(job, job.tracking_strategy)
         return job.run()
 
-    def run(self):
+    def run(self) -> Any:
         """Run :meth:`perform` between ``job_started`` and ``job_finished``
         or ``job_failed``; workers call this."""
         strategy = self.tracking_strategy
@@ -140,7 +154,8 @@ class Job:
             args = () if exc is None else (failure(type(exc).__name__),)
         log.error('the end of %r (%s) could not be recorded', self, event)
 
-    def progress(self, current, total=None, message=None):
+    def progress(self, current: float, total: float | None = None,
+                 message: Any = None) -> None:
         """Report progress from inside :meth:`perform`.
 
         ``current`` and ``total`` must be finite numbers (``TypeError`` or

@@ -1,4 +1,6 @@
 """The ``immortus`` renderer: a job becomes ``{"job_id", "job_class"}``."""
+from typing import Any
+
 from pyramid.response import Response
 
 from .exceptions import BackendUnavailable
@@ -11,7 +13,7 @@ UNAVAILABLE = {'error': 'backend unavailable, try again later'}
 NOT_ENQUEUED = {'error': 'the job could not be enqueued'}
 
 
-def job_payload(value):
+def job_payload(value: Any) -> tuple[int, dict[str, Any]]:
     """Return ``(status, body)`` for what a job-creating view returned.
 
     A job (or a mapping with a ``job_id``) is ``200 {"job_id",
@@ -33,13 +35,13 @@ def job_payload(value):
     return 200, {'job_id': job_id, 'job_class': job_class}
 
 
-def json_response(data, status=200):
+def json_response(data: Any, status: int = 200) -> Response:
     """A JSON response that no cache keeps."""
     return Response(body=dumps(data), status=status, headerlist=[
         ('Content-Type', 'application/json'), ('Cache-Control', 'no-store')])
 
 
-def render_immortus(request, job):
+def render_immortus(request: Any, job: Any) -> Response:
     """Return the ``Response`` the ``immortus`` renderer would give ``job``,
     for views that build their responses by hand."""
     status, data = job_payload(job)

@@ -5,7 +5,7 @@ import math
 from datetime import datetime, timezone
 from decimal import Decimal
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 QUEUED = 'queued'
 STARTED = 'started'
@@ -27,7 +27,7 @@ class JobRecord(NamedTuple):
     reach a page, the job's registered class name and owner (``None``
     where the strategy does not keep them)."""
 
-    report: dict
+    report: dict[str, Any]
     job_class: str | None = None
     owner: str | None = None
 

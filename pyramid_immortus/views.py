@@ -65,7 +65,7 @@ def read_records(strategy, job_ids, with_owner):
     if read_many is not None:
         return read_many(job_ids)
     find_owner = getattr(strategy, 'owner', None) if with_owner else None
-    records = {}
+    records: dict[str, JobRecord | Exception] = {}
     for job_id in job_ids:
         try:
             owner = find_owner(job_id) if find_owner is not None else None

@@ -29,3 +29,12 @@ def test_node(node, test_file):
     summary = [line for line in result.stdout.splitlines() if line.startswith('# ')]
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert '# fail 0' in summary and not any(s == '# pass 0' for s in summary), summary
+
+
+def test_the_client_carries_the_package_version(node):
+    import pyramid_immortus
+
+    script = os.path.join(ROOT, 'pyramid_immortus', 'static', 'immortus.js')
+    result = subprocess.run([node, '-e', f'console.log(require({script!r}).version)'],
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == pyramid_immortus.__version__
