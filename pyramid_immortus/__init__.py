@@ -16,7 +16,7 @@ from .config import (
 )
 from .decorators import strategy_config, tracking_strategy
 from .exceptions import (
-    BackendUnavailable, Cancelled, CannotCancel, CapacityExceeded,
+    BackendUnavailable, Cancelled, CannotCancel, CapacityExceeded, EnqueueFailed,
     JobAlreadyEnded, JobNotRegistered, Shutdown, UnknownJob,
 )
 from .interfaces import IJobCatalog
@@ -36,7 +36,7 @@ __all__ = [
     'Job', 'tracking_strategy', 'strategy_config', 'render_immortus',
     'find_tracking_strategy', 'UnknownJob', 'BackendUnavailable',
     'JobAlreadyEnded', 'JobNotRegistered', 'Cancelled', 'CannotCancel',
-    'CapacityExceeded', 'Shutdown', 'get_settings', 'ImmortusSettings',
+    'CapacityExceeded', 'EnqueueFailed', 'Shutdown', 'get_settings', 'ImmortusSettings',
     'STATIC_PATH', 'includeme',
 ]
 
@@ -55,7 +55,7 @@ def includeme(config):
     from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, URLDecodeError
 
     from .views import (
-        RawPathPrefix, backend_unavailable_view, bad_csrf_view, cancel_view,
+        RawPathPrefix, bad_csrf_view, cancel_view, enqueue_error_view,
         forbidden_view, not_found_view, url_decode_error_view, verify_batch_view,
         verify_view,
     )
@@ -78,8 +78,8 @@ def includeme(config):
         config.add_queue_adapter(name, adapter)
 
     config.add_renderer('immortus', ImmortusRenderer)
-    config.add_exception_view(
-        backend_unavailable_view, context=BackendUnavailable, renderer='immortus')
+    for error in (BackendUnavailable, EnqueueFailed):
+        config.add_exception_view(enqueue_error_view, context=error, renderer='immortus')
     config.add_static_view('immortus-static', STATIC_PATH)
 
     routes = (

@@ -9,7 +9,7 @@ from .settings import get_settings
 
 #: Connection errors that mean "try again later", not "this is a bug".
 UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-               redis.exceptions.BusyLoadingError)
+               redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError)
 
 
 def connect(url, **options):

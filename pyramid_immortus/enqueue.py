@@ -4,8 +4,9 @@ apart from its ``Job``)."""
 import logging
 
 from .callbacks import notify
+from .connection import UNAVAILABLE
 from .catalog import get_queue_adapter
-from .exceptions import BackendUnavailable
+from .exceptions import BackendUnavailable, EnqueueFailed
 from .renderers import job_payload, set_json
 from .settings import get_settings
 from .status import dumps
@@ -63,12 +64,26 @@ def create_record(job, strategy, deadline=None):
             record_owner = getattr(strategy, 'job_owner', None)
             if record_owner is not None:
                 record_owner(job.job_id, job.owner)
+        notify(strategy, 'job_enqueued', job.job_id)
+        if job.owner is not None and not owner_kept(strategy, job):
+            notify(strategy, 'job_discarded', job.job_id)
+            raise ValueError(f'{strategy!r} did not keep the owner of {job!r}')
     except BackendUnavailable:
         raise
     except Exception as exc:
         log.exception('the record of %r could not be created', job)
         raise BackendUnavailable(f'the record of {job!r} could not be created') from exc
-    notify(strategy, 'job_enqueued', job.job_id)
+
+
+def owner_kept(strategy, job):
+    """Whether a strategy without ``job_created`` reads back the owner it
+    was given (one that cannot read owners keeps none: with
+    ``verify_owner_only``, the configuration refuses it)."""
+    find_owner = getattr(strategy, 'owner', None)
+    if find_owner is None:
+        return not get_settings(job.registry).verify_owner_only
+    owner = find_owner(job.job_id)
+    return owner is not None and str(owner) == job.owner
 
 
 def hand_over(job, adapter):
@@ -81,9 +96,14 @@ def hand_over(job, adapter):
     create_record(job, strategy, lease() if lease is not None else None)
     try:
         adapter.enqueue(job)
-    except BaseException:
+    except BaseException as exc:
         notify(strategy, 'job_discarded', job.job_id)
-        raise
+        if isinstance(exc, UNAVAILABLE):
+            raise BackendUnavailable(f'{job!r} could not be enqueued: {exc}') from exc
+        if isinstance(exc, (BackendUnavailable, TypeError)) or not isinstance(exc, Exception):
+            raise
+        log.exception('%r could not be enqueued', job)
+        raise EnqueueFailed(f'{job!r} could not be enqueued') from exc
 
 
 def hand_over_after_commit(job, adapter, request, manager):

@@ -23,6 +23,12 @@ class BackendUnavailable(ImmortusError):
     """
 
 
+class EnqueueFailed(ImmortusError):
+    """The queue adapter failed for a reason that is not an outage: the
+    create view answers a ``500`` with a fixed message (the cause is
+    logged)."""
+
+
 class CapacityExceeded(BackendUnavailable):
     """A strategy holds as many unfinished jobs as it may (the ``memory``
     strategy's ``immortus.memory_max_jobs``): the new job is refused with a

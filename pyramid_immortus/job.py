@@ -123,8 +123,9 @@ class Job:
         except BaseException as exc:
             try:
                 self._save_progress(strategy)
-            except TypeError:
-                log.warning('the meta of %r is not JSON data: not saved', self)
+            except Exception:
+                log.warning('the last progress or meta of %r could not be saved', self,
+                            exc_info=True)
             self._record_end(strategy, 'job_failed', exc)
             raise
         self._record_end(strategy, 'job_finished')

@@ -26,25 +26,32 @@ def as_strict_bool(value):
     raise ValueError('expected true or false')
 
 
-def _number(kind, minimum):
+#: Ten years: the longest time any setting may name (Redis, rq's alarms
+#: and thread waits all refuse much longer ones).
+LONGEST = 10 * 365 * 86400
+
+
+def number(kind, minimum, maximum=LONGEST):
+    """A converter to ``kind`` between ``minimum`` and ``maximum``."""
+
     def convert(value):
         try:
-            number = kind(value)
-        except (TypeError, ValueError):
+            result = kind(value)
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f'expected a number, not {value!r}') from None
-        if not math.isfinite(number):
+        if not math.isfinite(result):
             raise ValueError('expected a finite number')
-        if number < minimum:
-            raise ValueError(f'expected a number >= {minimum}')
-        return number
+        if not minimum <= result <= maximum:
+            raise ValueError(f'expected a number from {minimum} to {maximum}')
+        return result
 
-    convert.__name__ = f'{kind.__name__}_at_least_{minimum}'
+    convert.__name__ = f'{kind.__name__}_from_{minimum}_to_{maximum}'
     return convert
 
 
-positive_int = _number(int, 1)
-non_negative_float = _number(float, 0)
-positive_float = _number(float, 0.001)
+positive_int = number(int, 1)
+non_negative_float = number(float, 0)
+positive_float = number(float, 0.001)
 
 
 def optional(convert):
@@ -147,13 +154,13 @@ SETTINGS = (
     ('queue_adapter', as_name, 'async'),
     ('tracking_strategy', optional(as_name), None),
     ('verify_path', as_url_path, '/immortus/verify'),
-    ('async_workers', positive_int, 4),
-    ('async_lease', positive_float, 30.0),
-    ('async_shutdown_grace', non_negative_float, 10.0),
+    ('async_workers', number(int, 1, 1000), 4),
+    ('async_lease', number(float, 0.1, 86400), 30.0),
+    ('async_shutdown_grace', number(float, 0, 3600), 10.0),
     ('status_ttl', positive_int, 86400),
     ('status_max_age', positive_int, 7 * 86400),
-    ('memory_max_jobs', positive_int, 10000),
-    ('progress_interval', non_negative_float, 0.2),
+    ('memory_max_jobs', number(int, 1, 10_000_000), 10000),
+    ('progress_interval', number(float, 0, 3600), 0.2),
     ('redis_url', as_redis_url, 'redis://localhost:6379/0'),
     ('rq.queue', as_queue_name, 'default'),
     ('rq.job_timeout', optional(positive_int), None),
@@ -163,11 +170,11 @@ SETTINGS = (
     ('verify_permission', optional(as_name), None),
     ('cancel_require_csrf', as_strict_bool, True),
     ('enqueue_after_commit', as_strict_bool, True),
-    ('batch_max', positive_int, 100),
+    ('batch_max', number(int, 1, 10_000), 100),
     # the events gateway (pyramid_immortus.events)
     ('events_path', as_url_path, '/immortus/events'),
     ('events.allow_origins', as_origins, ()),
-    ('events.keepalive', positive_float, 15.0),
+    ('events.keepalive', number(float, 0.001, 3600), 15.0),
 )
 
 

@@ -64,9 +64,14 @@ def finite_number(value, name):
     infinities, strings)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, Fraction)):
         raise TypeError(f'{name} must be a number, not {type(value).__name__}')
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
     if isinstance(value, int):
+        if not math.isfinite(number):
+            raise ValueError(f'{name} is too large for a page to read')
         return value
-    number = float(value)
     if not math.isfinite(number):
         raise ValueError(f'{name} must be a finite number, not {value!r}')
     return number
@@ -94,7 +99,7 @@ def json_value(value, name):
     page receives), or ``TypeError`` naming ``name``."""
     try:
         return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(f'{name} must be plain JSON data: {exc}') from None
 
 

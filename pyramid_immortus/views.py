@@ -6,7 +6,7 @@ import logging
 import re
 
 from pyramid.csrf import LegacySessionCSRFStoragePolicy, check_csrf_token
-from pyramid.exceptions import BadCSRFOrigin
+from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken
 from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 
 from .callbacks import notify
@@ -116,7 +116,10 @@ def verify_jobs(request, job_ids, job_class=None):
         except Exception as exc:
             records = dict.fromkeys(valid, exc)
         for job_id in valid:
-            results[job_id] = judge(request, job_id, records[job_id], job_class, owner_only)
+            record = records.get(job_id)
+            if record is None:  # a strategy that left it out broke its contract
+                record = LookupError(f'the tracking strategy gave no record of {job_id}')
+            results[job_id] = judge(request, job_id, record, job_class, owner_only)
     return {job_id: results[job_id] for job_id in job_ids}
 
 
@@ -207,7 +210,12 @@ def check_cancel_csrf(request):
         if origin is not None and origin != request.host_url:
             raise BadCSRFOrigin('a cancel from another origin')
     if can_hold_csrf_tokens(request.registry):
-        check_csrf_token(request)
+        try:
+            check_csrf_token(request)
+        except BadCSRFToken:
+            raise
+        except Exception:  # a form body that does not parse holds no token
+            raise BadCSRFToken('the form body does not parse') from None
 
 
 def cancel_view(request):
@@ -229,8 +237,11 @@ def cancel_view(request):
         return bad_query()
     if not valid_job_id(job_id):
         return answer(verify_jobs(request, [job_id])[job_id])
+    if job_class is not None and get_catalog(registry).get(job_class) is None:
+        return answer(verify_jobs(request, [job_id], job_class)[job_id])
     adapter = get_queue_adapter(registry)
     class_of = getattr(adapter, 'job_class_of', None)
+    cancel = getattr(adapter, 'cancel', None)
     own_class = None
     if class_of is not None:
         try:
@@ -244,13 +255,15 @@ def cancel_view(request):
     status, data = verify_jobs(request, [job_id], job_class)[job_id]
     if status != 200:
         return answer((status, data))
-    if data.get('status') in ENDED or data.get('completed'):
+    state = data.get('status')
+    if (isinstance(state, str) and state in ENDED) or data.get('completed') is True:
         return json_response({'job_id': job_id, 'error': 'the job has ended'}, 409)
-    cancel = getattr(adapter, 'cancel', None)
-    if cancel is None:
+    if cancel is None or class_of is None:
+        # an adapter that cannot say whose a job is cannot be trusted to
+        # take back the right one
         return json_response(
             {'job_id': job_id, 'error': 'the queue adapter cannot cancel jobs'}, 501)
-    if class_of is not None and own_class is None:
+    if own_class is None:
         return answer(unknown(job_id))  # not a job the adapter holds
     try:
         outcome = cancel(job_id)
@@ -311,9 +324,10 @@ class RawPathPrefix:
         return raw == self.path or raw.startswith(self.path + '/')
 
 
-def backend_unavailable_view(exc, request):
-    """Let the ``immortus`` renderer answer ``503`` when a create view's
-    ``perform_later`` finds its backend down (the detail goes to the log,
+def enqueue_error_view(exc, request):
+    """Let the ``immortus`` renderer answer a create view whose
+    ``perform_later`` failed: ``503`` for a backend outage, ``500`` for
+    anything else, each with a fixed message (the detail goes to the log,
     not to the client)."""
-    log.error('backend unavailable: %s', exc)
+    log.error('a job could not be enqueued: %s', exc)
     return exc

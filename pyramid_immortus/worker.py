@@ -208,15 +208,16 @@ def make_worker(registry, queues=None, name=None, job_monitoring_interval=DEFAUL
     return worker
 
 
-def seconds(minimum):
-    """An argparse type: a whole number of seconds, at least ``minimum``."""
+def seconds(minimum, maximum=86400):
+    """An argparse type: a whole number of seconds from ``minimum`` to
+    ``maximum``."""
     def convert(text):
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f'{value} is less than {minimum}')
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f'{value} is not from {minimum} to {maximum}')
         return value
 
     return convert
@@ -238,7 +239,7 @@ def parse_args(argv):
                         default=DEFAULT_JOB_MONITORING_INTERVAL,
                         metavar='SECONDS', help='heartbeat interval (default 30); '
                         'a dead worker\'s job reads failed after this + 60 s')
-    parser.add_argument('--lease-grace', type=seconds(0), default=RQ_LEASE_GRACE,
+    parser.add_argument('--lease-grace', type=seconds(1), default=RQ_LEASE_GRACE,
                         metavar='SECONDS',
                         help='added to the heartbeat interval to declare a '
                         'silent worker dead (default 60, as rq)')

@@ -5,6 +5,7 @@ import decimal
 import logging
 import math
 import threading
+import time
 import uuid
 from datetime import datetime
 
@@ -435,3 +436,219 @@ def test_base_exceptions_under_async_are_logged(app, caplog):
         job_id = app.post('/start/values?arg=exit', headers=ALICE).json['job_id']
         wait_for(lambda: status(app, job_id) == 'failed', message='failed')
         wait_for(lambda: 'SystemExit' in caplog.text, message='logged')
+
+
+# -- found by the hostile review ------------------------------------------
+
+class Untrusting:
+    """An adapter that can cancel but cannot say whose a job is."""
+
+    strategy_name = 'memory'
+
+    def enqueue(self, job):
+        pass
+
+    def cancel(self, job_id):
+        return 'cancelled'
+
+
+def test_an_adapter_that_cannot_name_a_jobs_class_cannot_cancel(make_config):
+    config = make_config({'immortus.queue_adapter': 'untrusting',
+                          'immortus.verify_owner_only': 'true'})
+    config.set_root_factory(Root)
+    config.set_security_policy(HeaderSecurityPolicy())
+    config.add_queue_adapter('untrusting', Untrusting)
+    config.add_tracking_strategy('own', OwnStrategy)
+    config.add_route('start', '/start/{name}', request_method='POST')
+    config.add_view(start, route_name='start', renderer='immortus')
+    config.add_immortus_job(Victim)
+    config.add_immortus_job(Invoice, tracking_strategy='own')
+    config.registry.ran = []
+    app = TestApp(config.make_wsgi_app())
+    victim = app.post('/start/victim', headers=ALICE).json['job_id']
+    for suffix in ('', '?job_class=Invoice'):
+        res = app.post(f'/immortus/verify/{victim}/cancel{suffix}', headers=BOB,
+                       status=(404, 501))
+        assert 'cancelled' not in res.json
+    assert app.get(f'/immortus/verify/{victim}', headers=ALICE).json['status'] == 'queued'
+
+
+class UpdateOnlyOwners(OwnStrategy):
+    """Keeps the documented contract literally: only the creation
+    (job_enqueued) makes a record, job_owner updates one."""
+
+    def job_owner(self, job_id, owner):
+        if job_id in self.records:
+            self.records[job_id]['owner'] = owner
+
+    def job_discarded(self, job_id):
+        self.records.pop(job_id, None)
+
+
+def test_an_owner_the_strategy_did_not_keep_refuses_the_job(make_config):
+    config = make_config({'immortus.queue_adapter': 'inline',
+                          'immortus.verify_owner_only': 'true'})
+    config.set_security_policy(HeaderSecurityPolicy())
+    config.add_tracking_strategy('update-only', UpdateOnlyOwners)
+    config.add_route('start', '/start/{name}', request_method='POST')
+    config.add_view(start, route_name='start', renderer='immortus')
+    config.add_immortus_job(Invoice, tracking_strategy='update-only')
+    app = TestApp(config.make_wsgi_app())
+    res = app.post('/start/invoice', headers=ALICE, status=503)
+    assert res.json == {'error': 'backend unavailable, try again later'}
+
+
+def test_cancel_answers_another_users_job_as_a_job_that_does_not_exist(app):
+    running = gate(app, 'first')
+    wait_started(app, running)
+    queued = gate(app, 'second')
+    for suffix in ('?job_class=NoSuchClass', '?job_class=Invoice', ''):
+        theirs = app.post(f'/immortus/verify/{queued}/cancel{suffix}', headers=BOB,
+                          expect_errors=True)
+        nobodys = app.post(f'/immortus/verify/never-was/cancel{suffix}', headers=BOB,
+                           expect_errors=True)
+        assert theirs.status_int == nobodys.status_int
+        assert {**theirs.json, 'job_id': 'x'} == {**nobodys.json, 'job_id': 'x'}
+    app.registry.gates['first'].set()
+
+
+class Deep(Job):
+    def perform(self):
+        nested = []
+        for _ in range(5000):
+            nested = [nested]
+        self.meta['deep'] = nested
+
+
+@pytest.mark.parametrize('adapter', ['inline', 'async'])
+def test_meta_too_deep_for_json_fails_the_job(make_config, adapter):
+    config = make_config({'immortus.queue_adapter': adapter})
+    config.add_route('start', '/start', request_method='POST')
+    config.add_view(lambda request: Deep.perform_later(request), route_name='start',
+                    renderer='immortus')
+    config.add_immortus_job(Deep)
+    app = TestApp(config.make_wsgi_app())
+    job_id = app.post('/start').json['job_id']
+    from tests.conftest import wait_for
+    data = wait_for(lambda: (lambda d: d if d['status'] in ('finished', 'failed') else None)(
+        app.get(f'/immortus/verify/{job_id}').json), message='ended')
+    assert data['status'] == 'failed' and data['exception']['type'] == 'TypeError'
+
+
+def test_huge_numbers_are_refused_at_the_call(make_config):
+    from pyramid_immortus.status import finite_number, progress_info
+
+    with pytest.raises(ValueError, match='too large'):
+        finite_number(10 ** 400, 'progress current')
+    with pytest.raises(ValueError, match='too large'):
+        progress_info(10 ** 5000, 10 ** 5000)
+    assert progress_info(2 ** 60, 2 ** 61)['percent'] == 50.0
+
+
+class Blocking:
+    """A strategy whose writes hang, as a stalled Redis does."""
+
+    def __init__(self):
+        self.beats = []
+
+    def completed(self, job_id):
+        return False
+
+    def job_failed(self, job_id, exc):
+        time.sleep(30)
+
+    def job_heartbeat(self, job_id, deadline):
+        self.beats.append(time.monotonic())
+
+
+def test_a_shutdown_is_bounded_even_when_the_store_hangs(make_config):
+    from pyramid_immortus.adapters.async_ import WRITE_SECONDS, AsyncAdapter
+
+    config = make_config({'immortus.queue_adapter': 'inline'})
+    config.add_tracking_strategy('blocking', Blocking)
+    config.add_immortus_job(Gate, tracking_strategy='blocking')
+    config.commit()
+    config.registry.gates = {'hold': threading.Event()}
+    adapter = AsyncAdapter(workers=1, lease=0.3, shutdown_grace=1.0)
+    jobs = [Gate(config.registry, arguments=('hold',)) for _ in range(4)]
+    for job in jobs:
+        adapter.enqueue(job)
+    time.sleep(0.2)
+    strategy = jobs[0].tracking_strategy
+    started = time.monotonic()
+    adapter.shutdown()
+    took = time.monotonic() - started
+    assert 1.0 <= took < 1.0 + WRITE_SECONDS + 0.5
+    # the running job kept its heartbeats through the grace
+    assert any(beat > started + 0.5 for beat in strategy.beats)
+    config.registry.gates['hold'].set()
+
+
+class OddReads:
+    def completed(self, job_id):
+        return False
+
+    def meta(self, job_id):
+        return {'status': ['not', 'a', 'state']}
+
+
+def test_odd_strategy_answers_never_break_a_view(make_config):
+    class Missing:
+        def completed(self, job_id):
+            return False
+
+        def read_many(self, job_ids):
+            return {}
+
+    config = make_config({'immortus.queue_adapter': 'async'})
+    config.add_tracking_strategy('odd', OddReads)
+    config.add_tracking_strategy('missing', Missing)
+    config.add_immortus_job(Victim, tracking_strategy='odd')
+    config.add_immortus_job(Invoice, tracking_strategy='missing')
+    config.registry.ran = []
+    app = TestApp(config.make_wsgi_app())
+    res = app.post('/immortus/verify/abc/cancel?job_class=Victim', expect_errors=True)
+    assert res.content_type == 'application/json' and res.status_int in (404, 409, 501)
+    jobs = app.get('/immortus/verify?ids=a,b&job_class=Invoice').json['jobs']
+    assert jobs['a'] == {'job_id': 'a', 'error': 'tracking strategy error', 'code': 500}
+
+
+@pytest.mark.parametrize('content_type, body', [
+    ('multipart/form-data', b'--x\r\n'),
+    ('application/x-www-form-urlencoded; charset=utf-16', b'\xff\xfe\x00'),
+    ('application/x-www-form-urlencoded; charset=no-such-charset', b'a=b'),
+])
+def test_a_cancel_body_that_does_not_parse_is_a_json_400(make_config, content_type, body):
+    app = make_app(make_config, session=True)
+    res = app.post('/immortus/verify/abc/cancel', body, headers={'Content-Type': content_type},
+                   status=400)
+    assert res.json == {'job_id': 'abc', 'error': 'bad CSRF token'}
+
+
+class Exploding:
+    strategy_name = 'memory'
+
+    def __init__(self, error):
+        self.error = error
+
+    def enqueue(self, job):
+        raise self.error
+
+
+@pytest.mark.parametrize('error, status, message', [
+    (RuntimeError('postgresql://u:s3cret@db/app'), 500, 'the job could not be enqueued'),
+    (__import__('redis').exceptions.ReadOnlyError('READONLY replica'), 503,
+     'backend unavailable, try again later'),
+])
+def test_an_adapter_failure_is_a_fixed_json_answer(make_config, caplog, error, status, message):
+    config = make_config({'immortus.queue_adapter': 'exploding'})
+    config.add_queue_adapter('exploding', lambda: Exploding(error))
+    config.add_route('start', '/start/{name}', request_method='POST')
+    config.add_view(start, route_name='start', renderer='immortus')
+    config.add_immortus_job(Victim)
+    config.registry.ran = []
+    app = TestApp(config.make_wsgi_app())
+    with caplog.at_level(logging.ERROR):
+        res = app.post('/start/victim', status=status)
+    assert res.json == {'error': message}
+    assert 's3cret' not in res.text

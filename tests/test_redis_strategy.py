@@ -183,3 +183,21 @@ def test_rq_jobs_not_enqueued_by_the_add_on_do_not_exist(redis_db):
         strategy.report('foreign')
     strategy.job_progress('foreign', 1, 2, None)
     assert not redis_db.hexists('rq:job:foreign', 'immortus:progress')
+
+
+def test_a_lease_that_ran_out_while_redis_was_down_is_not_held_against_the_job(
+        private_redis, redis_db):
+    """Heartbeats cannot be written while Redis is down: until Redis has been
+    up for one lease, a lease that ran out does not make a job lost."""
+    import redis as redis_py
+
+    for connection, lost in ((redis_py.Redis.from_url(private_redis.url), False),
+                             (redis_db, True)):
+        clock = Clock()
+        strategy = RedisStrategy(connection, clock=clock)
+        strategy.job_created('a', 'Job', None, deadline=clock.now + 30)
+        strategy.job_started('a')
+        clock.now += 31  # the lease ran out; a fresh Redis has been up for ~1 s
+        report = strategy.report('a')
+        assert (report['status'] == 'failed') is lost, report
+        connection.delete('immortus:job:a')

@@ -83,6 +83,11 @@ def test_a_bad_value_set_after_the_include_fails_the_commit(make_config):
     ('immortus.async_lease', 'inf'),
     ('immortus.async_shutdown_grace', 'nan'),
     ('immortus.cancel_require_csrf', 'sometimes'),
+    ('immortus.status_max_age', '10000000000000000'),
+    ('immortus.status_ttl', '10000000000000000'),
+    ('immortus.rq.job_timeout', '10000000000'),
+    ('immortus.async_shutdown_grace', '10000000000'),
+    ('immortus.async_lease', '1e9'),
     ('immortus.queue_adapter', ''),
 ])
 def test_a_bad_value_names_its_setting(key, value):
@@ -115,6 +120,9 @@ def test_a_bad_redis_url_does_not_print_its_password(url):
 @pytest.mark.parametrize('flag, value', [('--job-monitoring-interval', '0'),
                                          ('--job-monitoring-interval', '-5'),
                                          ('--lease-grace', '-1'),
+                                         ('--lease-grace', '0'),
+                                         ('--job-monitoring-interval', '10000000000'),
+                                         ('--lease-grace', '1e16'),
                                          ('--lease-grace', 'soon')])
 def test_worker_flags_that_cannot_work_are_usage_errors(capsys, flag, value):
     from pyramid_immortus.worker import parse_args

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 #: A worker thread with nothing to do for this long ends.
 IDLE_SECONDS = 10.0
+#: What a shutdown gives the writes of its jobs' failures beyond the grace.
+WRITE_SECONDS = 2.0
 
 
 def exit_on_sigterm(signum, frame):
@@ -49,7 +51,7 @@ class AsyncAdapter:
     ``lease`` seconds after its last heartbeat.  When the process exits
     (SIGINT, SIGTERM, ``sys.exit``), waiting jobs are recorded as failed
     (``Shutdown``) at once, and running jobs get ``shutdown_grace`` seconds
-    to end before they are recorded so too.
+    to end (their heartbeats go on) before they are recorded so too.
     """
 
     strategy_name = 'memory'
@@ -137,7 +139,8 @@ class AsyncAdapter:
     def _beat(self):
         while True:
             with self._cond:
-                if self._closed or not (self._waiting or self._running):
+                # beats go on through a shutdown's grace, while jobs run
+                if not (self._waiting or self._running):
                     self._beating = False
                     return
             deadline = self.lease_deadline()
@@ -171,24 +174,37 @@ class AsyncAdapter:
     def shutdown(self, grace=None):
         """Stop taking jobs, record the waiting ones as failed
         (``Shutdown``), give the running ones ``grace`` seconds (default
-        ``shutdown_grace``) and record those still running as failed."""
+        ``shutdown_grace``) and record those still running as failed.  It
+        returns within ``grace`` + :data:`WRITE_SECONDS`, even when the
+        store does not answer."""
         grace = self.shutdown_grace if grace is None else grace
+        until = time.monotonic() + grace
         with self._cond:
             self._closed = True
             waiting = list(self._waiting.values())
             self._waiting.clear()
             self._cond.notify_all()
-        for job in waiting:
-            log.warning('%r had not started when the process stopped: recorded as failed', job)
-            notify(job.tracking_strategy, 'job_failed', job.job_id,
-                   Shutdown('the process stopped before the job could run'))
-        until = time.monotonic() + grace
+        writers = [self._record_in_background(
+            waiting, 'the process stopped before the job could run',
+            'had not started when the process stopped')]
         with self._cond:
             while self._running and time.monotonic() < until:
                 self._cond.wait(until - time.monotonic())
             running = list(self._running.values())
-        for job in running:
-            log.error('%r was still running %.1f s after the process began to stop: '
-                      'recorded as failed', job, grace)
-            notify(job.tracking_strategy, 'job_failed', job.job_id,
-                   Shutdown('the process stopped while the job was running'))
+        writers.append(self._record_in_background(
+            running, 'the process stopped while the job was running',
+            f'was still running {grace:.1f} s after the process began to stop'))
+        for writer in writers:
+            writer.join(max(0.0, until + WRITE_SECONDS - time.monotonic()))
+
+    def _record_in_background(self, jobs, message, what):
+        def record():
+            for job in jobs:
+                if notify(job.tracking_strategy, 'job_failed', job.job_id, Shutdown(message)):
+                    log.warning('%r %s: recorded as failed', job, what)
+                else:
+                    log.error('%r %s: its failure could not be recorded', job, what)
+
+        writer = threading.Thread(target=record, daemon=True, name='immortus-shutdown')
+        writer.start()
+        return writer

@@ -135,7 +135,9 @@ class MemoryStrategy(ReportingStrategy):
         self._update(job_id, meta=dict(meta))
 
     def job_heartbeat(self, job_id, deadline):
-        """Nothing to do: a record of this process dies with it."""
+        """A live job's record stays (a record of this process dies with
+        it, so there is no lease to keep)."""
+        self._update(job_id)
 
     def job_discarded(self, job_id):
         """Forget a job that could not be enqueued."""

@@ -16,7 +16,7 @@ from .base import ReportingStrategy, pipelined
 
 _JSON_FIELDS = ('progress', 'meta', 'exception')
 #: Fields that stay on the server: never in a report, never published.
-_PRIVATE_FIELDS = ('owner', 'job_class', 'deadline')
+_PRIVATE_FIELDS = ('owner', 'job_class', 'deadline', 'lease')
 
 #: One write of a job's hash, atomic.  KEYS[1]: the hash.  ARGV: mode
 #: ("create", "update" or "lose"), ttl of an ended job, max_age of an
@@ -107,7 +107,7 @@ class RedisStrategy(ReportingStrategy):
         if not self._write(job_id, 'create', status=QUEUED,
                            enqueued_at=isoformat(self.clock()), job_class=job_class,
                            owner=None if owner is None else str(owner),
-                           deadline=None if deadline is None else repr(deadline)):
+                           **self._lease(deadline)):
             raise ValueError(f'job {job_id!r} exists already')
 
     def job_enqueued(self, job_id):
@@ -138,7 +138,22 @@ class RedisStrategy(ReportingStrategy):
     def job_heartbeat(self, job_id, deadline):
         """The job's worker is alive and promises another heartbeat before
         ``deadline`` (a POSIX time)."""
-        self._write(job_id, publish=False, deadline=repr(deadline))
+        self._write(job_id, publish=False, **self._lease(deadline))
+
+    def _lease(self, deadline):
+        """The fields of a lease that runs out at ``deadline`` (none for
+        ``None``): the deadline, and the lease's length."""
+        if deadline is None:
+            return {}
+        return {'deadline': repr(deadline), 'lease': repr(max(0.0, deadline - self.clock()))}
+
+    def _outage_excuses(self, record, now):
+        """Whether a lease that ran out may have run out because Redis was
+        down (heartbeats could not be written): true until Redis has been
+        up for one lease since it last started."""
+        with backend_errors():
+            uptime = self.connection.info('server')['uptime_in_seconds']
+        return now <= now - uptime + float(record.get('lease') or 0)
 
     def job_discarded(self, job_id):
         """Forget a job that could not be enqueued."""
@@ -154,7 +169,9 @@ class RedisStrategy(ReportingStrategy):
     def decode(self, job_id, raw, settle=True):
         """A hash as a :class:`JobRecord`.  A job whose lease has run out is
         recorded as failed (``WorkerLost``) then and there, so that it
-        reads the same for ever after."""
+        reads the same for ever after; unless Redis itself restarted less
+        than a lease ago (the heartbeats may not have got through), when
+        the job reads as it is until then."""
         if not raw:
             raise UnknownJob(job_id)
         record = {k.decode(): v.decode() for k, v in raw.items()}
@@ -164,7 +181,8 @@ class RedisStrategy(ReportingStrategy):
         status = record.get('status', QUEUED)
         deadline = record.get('deadline')
         now = self.clock()
-        if lease_expired(status, deadline and float(deadline), now):
+        if lease_expired(status, deadline and float(deadline), now) and not (
+                settle and self._outage_excuses(record, now)):
             if settle:
                 self._write(job_id, 'lose', status=FAILED, ended_at=isoformat(now),
                             exception=worker_lost())
