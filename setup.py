@@ -24,6 +24,13 @@ events_extras = [
     'httptools>=0.6',
 ]
 
+#: the events gateway (immortus-events): an asyncio server of Server-Sent Events
+events_extras = [
+    'uvicorn>=0.30',
+    'uvloop>=0.19; sys_platform != "win32"',
+    'httptools>=0.6',
+]
+
 example_extras = [
     'waitress',
 ]
@@ -36,6 +43,7 @@ testing_extras = [
     'transaction',
     'hypothesis',
     'playwright',
+    *events_extras,
     *events_extras,
     'ruff',
     'mypy',
@@ -65,10 +73,12 @@ setup(
         'testing': testing_extras,
         'example': example_extras,
         'events': events_extras,
+        'events': events_extras,
     },
     entry_points={
         'console_scripts': [
             'immortus-worker = pyramid_immortus.worker:main',
+            'immortus-events = pyramid_immortus.events:main',
             'immortus-events = pyramid_immortus.events:main',
         ],
     },

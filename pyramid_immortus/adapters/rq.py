@@ -11,11 +11,12 @@ from zope.interface import implementer
 from ..callbacks import notify
 from ..catalog import find_tracking_strategy
 from ..connection import backend_errors, get_redis
+from ..events import publish_change
 from ..exceptions import Cancelled, JobAlreadyEnded, JobNotRegistered, UnknownJob
 from ..interfaces import ICancellableQueueAdapter, IJobCatalog
 from ..settings import get_settings
-from ..status import FAILED
-from ..strategies.rq import CLASS, DEADLINE, OWNER, SET_LIVE, STOP, ended_mark
+from ..status import FAILED, STARTED
+from ..strategies.rq import CLASS, DEADLINE, OWNER, RQ_STATES, SET_LIVE, STOP, ended_mark
 
 #: The function every rq job of this add-on calls, by its dotted name.
 PERFORM = 'pyramid_immortus.adapters.rq.perform'
@@ -79,6 +80,20 @@ class ImmortusRQJob(RQJob):
         strategy = self.tracking_strategy()
         if strategy is not None:
             notify(strategy, 'job_heartbeat', self.id, deadline)
+
+    # rq itself publishes nothing: each state it records for a job of ours
+    # is published on the job's channel, in the same pipeline, for the
+    # events gateway (pyramid_immortus.events).
+    def prepare_for_execution(self, worker_name, pipeline):
+        super().prepare_for_execution(worker_name, pipeline)
+        if self.immortus_class is not None:
+            publish_change(pipeline, self.id, STARTED)
+
+    def set_status(self, status, pipeline=None):
+        super().set_status(status, pipeline=pipeline)
+        if self.immortus_class is not None:
+            publish_change(pipeline if pipeline is not None else self.connection, self.id,
+                           RQ_STATES.get(str(getattr(status, 'value', status)), None))
 
     def tracking_strategy(self):
         """The strategy of this job's class (the default one for a class
@@ -190,6 +205,7 @@ class RQAdapter:
             if cancelled == -1:
                 raise UnknownJob(job_id)
             if cancelled == 1:
+                publish_change(self.connection, job_id, FAILED)
                 return 'cancelled'
             if not self._set_live(keys=[key], args=['', STOP, '1']):
                 raise JobAlreadyEnded(job_id)

@@ -66,8 +66,26 @@ export interface PollingOptions {
   maxBackoff?: number;
 }
 
+/** The part of the browser's EventSource that the client uses. */
+export interface EventSourceLike {
+  addEventListener(type: 'job' | 'end', listener: (event: MessageEvent) => void): void;
+  onerror: ((this: any, event: Event) => any) | null;
+  close(): void;
+}
+
+export type EventSourceClass = new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike;
+
 export interface VerifyOptions {
   polling?: PollingOptions;
+  /**
+   * The events gateway's stream URL (`immortus-events`, e.g. "/immortus/events"):
+   * follow the jobs over one EventSource instead of polling (default
+   * `Immortus.defaults.eventsUrl`, null: poll).  Without EventSource, or when
+   * the stream fails before its first event, the client polls.
+   */
+  eventsUrl?: string | null;
+  /** the EventSource constructor (default: the global one) */
+  EventSource?: EventSourceClass | null;
   /** verifyAll: ids per batch request (default 100, the server's immortus.batch_max) */
   batchMax?: number;
   verifyPath?: string;
@@ -126,7 +144,13 @@ export interface CancelAnswer {
 
 export interface ImmortusStatic {
   version: string;
-  defaults: { verifyPath: string; batchMax: number; polling: Required<PollingOptions> };
+  defaults: {
+    verifyPath: string;
+    eventsUrl: string | null;
+    EventSource: EventSourceClass | null;
+    batchMax: number;
+    polling: Required<PollingOptions>;
+  };
   Promise: typeof ImmortusPromise;
   STATES: JobState[];
   defer<T = unknown, P = unknown>(canceller?: () => void): Deferred<T, P>;

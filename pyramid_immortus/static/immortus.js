@@ -464,6 +464,105 @@
     return loop;
   }
 
+  // -- server push (the events gateway) -------------------------------
+
+  // The EventSource constructor to use, or null: options.EventSource, then
+  // Immortus.defaults.EventSource, then the global one.
+  function eventSourceClass(options) {
+    var ES = options.EventSource || Immortus.defaults.EventSource;
+    if (!ES && typeof EventSource === 'function') { ES = EventSource; }
+    return isFunction(ES) ? ES : null;
+  }
+
+  function eventsUrlOf(options) {
+    var url = options.eventsUrl !== undefined ? options.eventsUrl : Immortus.defaults.eventsUrl;
+    return url ? String(url) : null;
+  }
+
+  // Whether `options` asks for push and it can be tried here.
+  function canStream(options) {
+    return !!(eventsUrlOf(options) && eventSourceClass(options));
+  }
+
+  // A stream entry as verify answers it: without `code`; a non-200 one
+  // with `status` (the code) unless it has a status of its own.
+  function entryAnswer(entry) {
+    var data = assign({}, entry);
+    delete data.code;
+    if (entry.code !== 200 && data.status === undefined) { data.status = entry.code; }
+    return data;
+  }
+
+  // Follow jobs over one EventSource: `GET {eventsUrl}?ids=...[&job_class=]`
+  // for the ids `ids()` returns (the jobs still followed).  `take(entry)`
+  // gets each job event.  `fallback()` is called once, and the stream closed,
+  // when it cannot serve: it failed before its first event, it failed
+  // `polling.retries` times in a row after that (each time reopened with
+  // exponential backoff), or it ended with jobs still followed.
+  function eventStream(options, jobClass, ids, take, fallback) {
+    var ES = eventSourceClass(options);
+    var base = eventsUrlOf(options);
+    var polling = assign({}, Immortus.defaults.polling, options.polling);
+    var withCredentials = options.credentials === 'include' ||
+      (options.credentials !== 'omit' && !sameOrigin(base));
+    var s = { source: null, timer: null, closed: false, failures: 0, served: false };
+
+    s.close = function () {
+      s.closed = true;
+      clearTimeout(s.timer);
+      if (s.source) { s.source.close(); s.source = null; }
+    };
+    function giveUp() {
+      if (s.closed) { return; }
+      s.close();
+      fallback();
+    }
+    function open() {
+      if (s.closed) { return; }
+      var list = ids();
+      if (!list.length) { s.close(); return; }
+      var url = base + (base.indexOf('?') >= 0 ? '&' : '?') + 'ids=' + list.map(encodeURIComponent).join(',');
+      if (jobClass) { url += '&job_class=' + encodeURIComponent(jobClass); }
+      var source;
+      try {
+        source = new ES(url, { withCredentials: withCredentials });
+      } catch (e) {
+        giveUp();
+        return;
+      }
+      s.source = source;
+      source.addEventListener('job', function (event) {
+        if (s.source !== source) { return; }
+        s.served = true;
+        s.failures = 0;
+        var entry = parseJSON(event.data);
+        if (isObject(entry) && typeof entry.job_id === 'string' && typeof entry.code === 'number') {
+          take(entry);
+        }
+      });
+      source.addEventListener('end', function () {
+        if (s.source !== source) { return; }
+        source.close();
+        s.source = null;
+        if (ids().length) { giveUp(); } else { s.close(); }
+      });
+      source.onerror = function () {
+        if (s.source !== source) { return; }
+        // the browser would reconnect with every id: reopen with those left
+        source.close();
+        s.source = null;
+        if (!s.served || s.failures >= polling.retries) {
+          giveUp();
+          return;
+        }
+        s.failures += 1;
+        s.timer = setTimeout(open, Math.min(polling.interval * Math.pow(2, s.failures), polling.maxBackoff));
+      };
+    }
+    open();
+    return s;
+  }
+
   /**
    * Follow a job until it ends: GET its verify URL, the first request at
    * once and each next one `polling.interval` ms after the previous answer.
@@ -484,10 +583,37 @@
     }
     var jobId = jobInfo.job_id;
     var url = verifyUrl(jobInfo, options);
+    var stream = null;
+    var streaming = !jobInfo.verify_job_url && canStream(options);
     loop = pollingLoop(options, { job_id: jobId }, function (outcome, value) {
+      if (stream) { stream.close(); }
       if (outcome === FULFILLED) { d.resolve(value); } else { d.reject(value); }
     });
+    function pushed(entry) {
+      if (loop.settled || entry.job_id !== String(jobId)) { return; }
+      var data = entryAnswer(entry);
+      if (entry.code !== 200) {
+        loop.finish(REJECTED, data);
+      } else if (data.failed === true) {
+        loop.finish(REJECTED, data);
+      } else if (data.completed === true) {
+        loop.finish(FULFILLED, data);
+      } else {
+        d.notify(data);
+      }
+    }
     loop.start(function () {
+      if (streaming) {
+        if (!stream) {
+          stream = eventStream(options, jobInfo.job_class, function () {
+            return loop.settled ? [] : [String(jobId)];
+          }, pushed, function () {
+            streaming = false;
+            loop.poll();
+          });
+        }
+        return;
+      }
       loop.get(url).then(function (answer) {
         if (loop.settled) { return; }
         var data = answer.data;
@@ -579,7 +705,10 @@
       return overall.promise;
     }
 
+    var streams = [];
+    var idle = false;  // the polling loop has nothing to poll
     loop = pollingLoop(options, {}, function (outcome, value) {
+      streams.forEach(function (stream) { stream.close(); });
       var singles = [];
       for (var jobId in pending) {
         if (pending[jobId].single) { singles.push(pending[jobId].single); }
@@ -589,12 +718,14 @@
       if (outcome === FULFILLED) { overall.resolve(value); } else { overall.reject(value); }
     });
 
-    function batches() {
+    // The batch requests for the jobs polled (with `all`: every job).
+    function batches(all) {
       var groups = {};
       var max = options.batchMax || Immortus.defaults.batchMax;
       for (var jobId in pending) {
         var info = pending[jobId].info;
         if (!info || info.verify_job_url || !info.job_id || String(info.job_id).indexOf(',') >= 0) { continue; }
+        if (pending[jobId].streamed && !all) { continue; }
         var cls = info.job_class || '';
         var list = groups[cls] = groups[cls] || [[]];
         if (list[list.length - 1].length >= max) { list.push([]); }
@@ -626,9 +757,18 @@
       return isRetryable(code);
     }
 
+    // Push: one stream per batch request polling would make (one in all,
+    // unless the jobs have several job_class or are more than batchMax).
+    if (canStream(options)) {
+      batches(true).forEach(function (group) {
+        group.ids.forEach(function (jobId) { pending[jobId].streamed = true; });
+        streams.push({ ids: group.ids, jobClass: pending[group.ids[0]].info.job_class });
+      });
+    }
+
     loop.start(function () {
       var requests = batches();
-      if (requests.length === 0) { return; }  // only verify_job_url jobs remain
+      if (requests.length === 0) { idle = true; return; }  // pushed, or verify_job_url jobs
       Promise.all(requests.map(function (r) {
         return loop.get(r.url).then(function (answer) { return { ids: r.ids, answer: answer }; });
       })).then(function (results) {
@@ -661,6 +801,22 @@
         if (retry) { loop.retry(retry); } else { loop.answered(); loop.next(); }
       }, function (e) {
         if (!loop.settled) { loop.retry({ error: errorMessage(e) }); }
+      });
+    });
+    streams = streams.map(function (group) {
+      return eventStream(options, group.jobClass, function () {
+        return group.ids.filter(function (jobId) { return !!pending[jobId]; });
+      }, function (entry) {
+        var jobId = entry.job_id;
+        if (loop.settled || !pending[jobId] || group.ids.indexOf(jobId) < 0) { return; }
+        take(jobId, entry);
+      }, function () {
+        // poll these jobs from now on
+        group.ids.forEach(function (jobId) { if (pending[jobId]) { pending[jobId].streamed = false; } });
+        if (idle && !loop.settled) {
+          idle = false;
+          loop.poll();
+        }
       });
     });
     return overall.promise;
@@ -699,6 +855,8 @@
     version: '0.1.0',
     defaults: {
       verifyPath: '/immortus/verify',
+      eventsUrl: null,
+      EventSource: null,
       batchMax: 100,
       polling: { interval: 500, retries: 3, timeout: null, maxBackoff: 30000 }
     },

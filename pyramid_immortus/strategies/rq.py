@@ -7,6 +7,7 @@ from rq.job import Job as RQJob
 from zope.interface import implementer
 
 from ..connection import backend_errors, get_redis
+from ..events import publish_change
 from ..exceptions import UnknownJob
 from ..interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
 from ..status import (
@@ -156,22 +157,28 @@ class RQStrategy(ReportingStrategy):
     def job_finished(self, job_id):
         """Nothing to do: rq records it."""
 
-    def _set(self, job_id, *pairs, keep=False):
+    def _set(self, job_id, *pairs, keep=False, change=None):
         with backend_errors():
-            self._set_live(keys=[self.key(job_id)], args=['nx' if keep else '', *pairs])
+            written = self._set_live(keys=[self.key(job_id)], args=['nx' if keep else '', *pairs])
+            if written and change is not None:  # the events gateway listens
+                publish_change(self.connection, job_id, **change)
 
     def job_progress(self, job_id, current, total, message):
-        """Keep the job's progress in its rq hash."""
-        self._set(job_id, PROGRESS, json.dumps(progress_info(current, total, message)))
+        """Keep the job's progress in its rq hash (and publish it)."""
+        progress = progress_info(current, total, message)
+        self._set(job_id, PROGRESS, json.dumps(progress),
+                  change={'status': STARTED, 'progress': progress})
 
     def job_meta(self, job_id, meta):
         """Keep the job's ``meta`` in its rq hash (as JSON, unlike rq's
-        pickled ``meta``, so that web processes never unpickle)."""
-        self._set(job_id, META, json.dumps(meta))
+        pickled ``meta``, so that web processes never unpickle), and
+        publish it."""
+        self._set(job_id, META, json.dumps(meta), change={'status': STARTED, 'meta': meta})
 
     def job_failed(self, job_id, exc):
         """Keep the first failure's type and message in the rq hash."""
-        self._set(job_id, EXCEPTION, json.dumps(exception_info(exc)), keep=True)
+        info = exception_info(exc)
+        self._set(job_id, EXCEPTION, json.dumps(info), keep=True, change={'exception': info})
 
     def job_heartbeat(self, job_id, deadline):
         """Nothing to do: the worker writes the deadline in rq's hash."""
