@@ -325,8 +325,9 @@ def main(argv=None):
     env = bootstrap(args.config_uri)
     try:
         registry = env['registry']
-        strategy = get_settings(registry).tracking_strategy
-        if get_settings(registry).queue_adapter in ('async', 'inline') and strategy in (None, 'memory'):
+        parsed = get_settings(registry)
+        if (parsed.queue_adapter in ('async', 'inline')
+                and parsed.tracking_strategy in (None, 'memory')):
             log.warning('the memory strategy lives in the web process: this gateway cannot '
                         'see its jobs (use the redis or rq strategy)')
         app = EventsApp(env['app'], registry, args.read_threads, args.verify_threads)

@@ -244,8 +244,9 @@ class Hub:
         async with self._lock:
             if not self.connected:
                 raise Unavailable('redis is not connected')
-            wanted = [j for j in dict.fromkeys(job_ids) if j in self.by_job and j not in self.subscribed]
-            unwanted = [j for j in dict.fromkeys(job_ids) if j not in self.by_job and j in self.subscribed]
+            asked = list(dict.fromkeys(job_ids))
+            wanted = [j for j in asked if j in self.by_job and j not in self.subscribed]
+            unwanted = [j for j in asked if j not in self.by_job and j in self.subscribed]
             try:
                 if wanted:
                     await self._pubsub.subscribe(*[CHANNEL_PREFIX + j for j in wanted])
@@ -370,7 +371,8 @@ class Hub:
                     stream.wake()
             if self.connected:
                 for followed in list(self.followed.values()):
-                    if followed.streams and not followed.ended and now - followed.last_read >= self.keepalive:
+                    if (followed.streams and not followed.ended
+                            and now - followed.last_read >= self.keepalive):
                         self._mark(followed)
 
     # -- the pub/sub connection -----------------------------------------
