@@ -78,6 +78,7 @@ setup(
     entry_points={
         'console_scripts': [
             'immortus-worker = pyramid_immortus.worker:main',
+            'immortus-jobs = pyramid_immortus.scripts.jobs:main',
             'immortus-events = pyramid_immortus.events:main',
             'immortus-events = pyramid_immortus.events:main',
         ],

@@ -1,0 +1,1 @@
+"""Console scripts of ``pyramid_immortus`` (``immortus-jobs``)."""
