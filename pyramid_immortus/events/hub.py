@@ -30,6 +30,8 @@ ENDED_STATES = ('finished', 'failed')
 #: Redis errors after which the pub/sub connection is made anew.
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, OSError)
+#: Seconds the changes of many jobs are gathered into one read.
+BATCH_WINDOW = 0.01
 #: Ids read in one call of a strategy.
 READ_CHUNK = 500
 
@@ -319,6 +321,9 @@ class Hub:
     async def _read_loop(self):
         while True:
             await self._dirty_event.wait()
+            # gather the changes of a few ms into one read: under load one
+            # read serves many jobs (and a change waits BATCH_WINDOW at most)
+            await asyncio.sleep(BATCH_WINDOW)
             self._dirty_event.clear()
             batch, self._dirty = list(self._dirty), {}
             groups = {}

@@ -852,7 +852,7 @@
   }
 
   var Immortus = {
-    version: '0.1.0',
+    version: '0.1.0.dev0',
     defaults: {
       verifyPath: '/immortus/verify',
       eventsUrl: null,
