@@ -54,5 +54,7 @@ def index(request):
     request.response.text = PAGE.substitute(
         script=request.static_url('pyramid_immortus:static/immortus.js'),
         verify_path=get_settings(request).verify_path,
+        # the events gateway (immortus-events), if the .ini names one
+        events_url=request.registry.settings.get('example.events_url', ''),
     )
     return request.response
