@@ -20,8 +20,9 @@ from .exceptions import (
     JobAlreadyEnded, JobNotRegistered, Shutdown, UnknownJob,
 )
 from .interfaces import IJobCatalog
-from .job import Job
+from .job import ConfiguredJob, Job
 from .renderers import ImmortusRenderer, render_immortus
+from .retry import retry_on
 from .routes import CANCEL_ROUTE, VERIFY_BATCH_ROUTE, VERIFY_CLASS_ROUTE, VERIFY_ROUTE
 from .settings import SETTINGS_PREFIX, ImmortusSettings, get_settings, parse_setting
 from .strategies.memory import MemoryStrategy
@@ -33,7 +34,7 @@ from .strategies.rq import RQStrategy
 __version__ = '0.1.0.dev0'
 
 __all__ = [
-    'Job', 'tracking_strategy', 'strategy_config', 'render_immortus',
+    'Job', 'ConfiguredJob', 'retry_on', 'tracking_strategy', 'strategy_config', 'render_immortus',
     'find_tracking_strategy', 'UnknownJob', 'BackendUnavailable',
     'JobAlreadyEnded', 'JobNotRegistered', 'Cancelled', 'CannotCancel',
     'CapacityExceeded', 'EnqueueFailed', 'Shutdown', 'get_settings', 'ImmortusSettings',

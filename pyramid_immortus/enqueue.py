@@ -3,13 +3,14 @@ at once or after a ``pyramid_tm`` commit (as rq keeps ``Queue.enqueue_job``
 apart from its ``Job``)."""
 import logging
 
+from . import logs
 from .callbacks import notify
 from .connection import UNAVAILABLE
 from .catalog import get_queue_adapter
 from .exceptions import BackendUnavailable, EnqueueFailed
 from .renderers import job_payload, set_json
 from .settings import get_settings
-from .status import dumps
+from .status import dumps, isoformat
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,10 @@ def create_record(job, strategy, deadline=None):
     try:
         created = getattr(strategy, 'job_created', None)
         if created is not None:
-            created(job.job_id, job.job_class, job.owner, deadline)
+            scheduled = job.scheduled_at
+            created(job.job_id, job.job_class, job.owner, deadline,
+                    max_attempts=job.max_attempts,
+                    scheduled_at=None if scheduled is None else isoformat(scheduled))
             return
         if job.owner is not None:
             record_owner = getattr(strategy, 'job_owner', None)
@@ -104,6 +108,9 @@ def hand_over(job, adapter):
             raise
         log.exception('%r could not be enqueued', job)
         raise EnqueueFailed(f'{job!r} could not be enqueued') from exc
+    due = '' if job.scheduled_at is None else f' at {isoformat(job.scheduled_at)}'
+    logs.log.info('Enqueued %s to %s%s%s', logs.described(job), logs.where(job), due,
+                  logs.arguments(job))
 
 
 def hand_over_after_commit(job, adapter, request, manager):

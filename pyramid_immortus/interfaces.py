@@ -30,11 +30,23 @@ class ITrackingCallbacks(Interface):
     stop the job.
     """
 
-    def job_created(job_id, job_class, owner, deadline=None):
+    def job_created(job_id, job_class, owner, deadline=None, max_attempts=1,
+                    scheduled_at=None):
         """Create the job's record, queued, before any worker can start it,
         with its registered class name and its owner (a string, or
         ``None``), and, where the adapter gives one, the deadline of its
-        first lease (a POSIX time; see :meth:`job_heartbeat`)."""
+        first lease (a POSIX time; see :meth:`job_heartbeat`); the most runs
+        its ``retry_on`` policies allow, and when it is due (ISO 8601 UTC)
+        for a job enqueued with ``Job.set``."""
+
+    def job_retrying(job_id, attempt, retry_at, last_error):
+        """A run failed with an error of a ``retry_on`` policy: the job is
+        queued again for its run ``attempt`` at ``retry_at`` (ISO 8601 UTC);
+        ``last_error`` is ``"Type: message"``."""
+
+    def job_result(job_id, result):
+        """What ``perform`` returned (JSON data, not ``None``), right before
+        :meth:`job_finished`."""
 
     def job_enqueued(job_id):
         """The job was handed to the queue (called before any worker can

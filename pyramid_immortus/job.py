@@ -1,7 +1,9 @@
 """The base class of jobs: the ActiveJob of this port."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from time import monotonic
@@ -11,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import venusian
 
+from . import logs
 from .callbacks import notify
 from .catalog import find_tracking_strategy, get_catalog
 from .enqueue import create_record, enqueue, registry_of
-from .exceptions import failure
+from .exceptions import Cancelled, failure
+from .retry import Retry, max_attempts, retry_for
 from .scanning import on_scan
 from .settings import get_settings
-from .status import finite_number, json_value
+from .status import dumps, error_string, exception_info, finite_number, isoformat, json_value
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -42,11 +46,14 @@ class Job:
         the job's registered name (``job_class`` in the verify URL).
     ``queue``
         the rq queue it goes to (default: ``immortus.rq.queue``).
+    ``retry_policies``
+        set by :class:`pyramid_immortus.retry_on`.
     """
 
     abstract: bool = True
     name: str | None = None
     queue: str | None = None
+    retry_policies: tuple[Any, ...] = ()
     venusian = venusian  # for testing injection
 
     def __init_subclass__(cls, **kwargs):
@@ -72,6 +79,16 @@ class Job:
         self.meta: dict[str, Any] = {}
         #: what the queue adapter's ``prepare`` left for its ``enqueue``
         self.prepared: Any = None
+        #: the number of this run (from 1), and how many runs it may have
+        self.attempt = 1
+        self.max_attempts = max_attempts(type(self))
+        #: when it is due (a POSIX time), for a job enqueued with ``set``
+        self.scheduled_at: float | None = None
+        #: set by a run that failed with an error of a ``retry_on``
+        self.next_retry: Retry | None = None
+        #: whether a failed run logged its failure
+        self.failure_logged = False
+        self._cancel = threading.Event()
         self._progress: tuple[float, float | None, Any] = (0, None, None)
         self._progress_dirty = False
         self._last_write = float('-inf')
@@ -83,6 +100,25 @@ class Job:
     def perform(self, *args: Any, **kwargs: Any) -> Any:
         """The work itself; runs in a worker with the enqueued arguments."""
         raise NotImplementedError(f'{type(self).__name__}.perform')
+
+    @property
+    def cancelled(self) -> bool:
+        """``True`` once a cancel asked this running job to stop: the next
+        :meth:`progress` raises :class:`~pyramid_immortus.Cancelled`, and
+        the job reads failed (``Cancelled``) however it ends."""
+        return self._cancel.is_set()
+
+    def request_cancel(self) -> None:
+        """Ask the job to stop (what a cancel of a running job does)."""
+        self._cancel.set()
+
+    @classmethod
+    def set(cls, wait: float | dt.timedelta | None = None,
+            wait_until: dt.datetime | None = None, queue: str | None = None) -> ConfiguredJob:
+        """Options for the next :meth:`perform_later` (ActiveJob's ``set``):
+        run it ``wait`` seconds (or a ``timedelta``) from now, or at the
+        aware datetime ``wait_until``, and/or on ``queue``."""
+        return ConfiguredJob(cls, wait=wait, wait_until=wait_until, queue=queue)
 
     @property
     def tracking_strategy(self) -> Any:
@@ -97,8 +133,15 @@ class Job:
         that enqueues another), a registry.  Returns the job, whose
         ``job_id`` the client then verifies.
         """
+        return cls._create(request, args, kwargs)
+
+    @classmethod
+    def _create(cls, request, args, kwargs, scheduled_at=None, queue=None):
         job = cls(registry_of(request), arguments=args, kwargs=kwargs,
                   owner=getattr(request, 'authenticated_userid', None))
+        job.scheduled_at = scheduled_at
+        if queue is not None:
+            job.queue = queue
         enqueue(job, request)
         return job
 
@@ -114,21 +157,70 @@ class Job:
 
     def run(self) -> Any:
         """Run :meth:`perform` between ``job_started`` and ``job_finished``
-        or ``job_failed``; workers call this."""
+        or ``job_failed``; workers call this.
+
+        A failure that a ``retry_on`` policy covers leaves the job queued
+        (``job_retrying``) and :attr:`next_retry` set for the adapter, and
+        is raised as any failure is.
+        """
         strategy = self.tracking_strategy
+        place = logs.where(self)
+        logs.log.info('Performing %s from %s%s', logs.described(self), place,
+                      logs.arguments(self))
+        started = monotonic()
+        self.next_retry = None
+        self.failure_logged = False
         notify(strategy, 'job_started', self.job_id)
         try:
             result = self.perform(*self.arguments, **self.kwargs)
             self._save_progress(strategy)
+            if self.cancelled:
+                raise Cancelled('cancelled on request')
+            result = self._checked_result(result)
         except BaseException as exc:
             try:
                 self._save_progress(strategy)
             except Exception:
                 log.warning('the last progress or meta of %r could not be saved', self,
                             exc_info=True)
+            took = logs.milliseconds(monotonic() - started)
+            if self.cancelled and not isinstance(exc, Cancelled):
+                exc = Cancelled('cancelled on request')  # it cannot end otherwise
+            retry = None if self.cancelled else retry_for(type(self), exc, self.attempt)
+            info = exception_info(exc)
+            if retry is not None:
+                self.next_retry = retry
+                retry_at = isoformat(time.time() + retry.delay)
+                logs.log.info('Retrying %s in %s s (attempt %d of %d), due to %s',
+                              logs.described(self), f'{retry.delay:g}', retry.attempt,
+                              self.max_attempts, error_string(info))
+                notify(strategy, 'job_retrying', self.job_id, retry.attempt, retry_at,
+                       error_string(info))
+                self.failure_logged = True
+                raise
+            logs.log.error('Error performing %s from %s in %s: %s', logs.described(self),
+                           place, took, error_string(info), exc_info=exc)
+            self.failure_logged = True
             self._record_end(strategy, 'job_failed', exc)
             raise
+        if result is not None:
+            notify(strategy, 'job_result', self.job_id, result)
         self._record_end(strategy, 'job_finished')
+        logs.log.info('Performed %s from %s in %s', logs.described(self), place,
+                      logs.milliseconds(monotonic() - started))
+        return result
+
+    def _checked_result(self, result):
+        """``result`` as JSON data of at most ``immortus.result_max_bytes``
+        once serialised, or a ``TypeError``/``ValueError`` that says why."""
+        if result is None:
+            return None
+        result = json_value(result, f'the result of {self!r}')
+        limit = get_settings(self.registry).result_max_bytes
+        size = len(dumps(result))
+        if size > limit:
+            raise ValueError(f'the result of {self!r} is {size} bytes once serialised, '
+                             f'more than immortus.result_max_bytes ({limit})')
         return result
 
     #: Seconds between the tries of a job's last write (its end).
@@ -157,7 +249,8 @@ class Job:
 
     def progress(self, current: float, total: float | None = None,
                  message: Any = None) -> None:
-        """Report progress from inside :meth:`perform`.
+        """Report progress from inside :meth:`perform`; raises
+        :class:`~pyramid_immortus.Cancelled` once the job was asked to stop.
 
         ``current`` and ``total`` must be finite numbers (``TypeError`` or
         ``ValueError`` here otherwise), and :attr:`meta` JSON data
@@ -165,6 +258,8 @@ class Job:
         most once per ``immortus.progress_interval`` seconds, together with
         :attr:`meta`; the last one is always written before the job ends.
         """
+        if self.cancelled:
+            raise Cancelled('cancelled on request')
         current = finite_number(current, 'progress current')
         if total is not None:
             total = finite_number(total, 'progress total')
@@ -181,3 +276,34 @@ class Job:
             notify(strategy, 'job_progress', self.job_id, *self._progress)
         if meta:
             notify(strategy, 'job_meta', self.job_id, meta)
+
+
+class ConfiguredJob:
+    """What :meth:`Job.set` returns: a job class with enqueue options."""
+
+    def __init__(self, job_class: type[Job], wait: float | dt.timedelta | None = None,
+                 wait_until: dt.datetime | None = None, queue: str | None = None) -> None:
+        if wait is not None and wait_until is not None:
+            raise TypeError('give wait or wait_until, not both')
+        due = None
+        if wait is not None:
+            seconds = wait.total_seconds() if isinstance(wait, dt.timedelta) else wait
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+                    or not 0 <= seconds <= 10 * 365 * 86400:
+                raise ValueError(f'wait must be from 0 seconds to ten years, not {wait!r}')
+            due = time.time() + seconds
+        elif wait_until is not None:
+            if not isinstance(wait_until, dt.datetime) or wait_until.tzinfo is None:
+                raise ValueError('wait_until must be an aware datetime (with a tzinfo)')
+            due = wait_until.timestamp()
+        if queue is not None and not isinstance(queue, str):
+            raise TypeError('queue must be a queue name')
+        self.job_class = job_class
+        self.scheduled_at = due
+        self.queue = queue
+
+    def perform_later(self, request: Request | Registry, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue a new job with these options (see
+        :meth:`Job.perform_later`)."""
+        return self.job_class._create(request, args, kwargs, scheduled_at=self.scheduled_at,
+                                      queue=self.queue)

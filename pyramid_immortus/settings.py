@@ -171,6 +171,8 @@ SETTINGS = (
     ('cancel_require_csrf', as_strict_bool, True),
     ('enqueue_after_commit', as_strict_bool, True),
     ('batch_max', number(int, 1, 10_000), 100),
+    ('log_arguments', as_strict_bool, False),
+    ('result_max_bytes', number(int, 0, 64 * 1024 * 1024), 65536),
     # the events gateway (pyramid_immortus.events)
     ('events_path', as_url_path, '/immortus/events'),
     ('events.allow_origins', as_origins, ()),
@@ -203,6 +205,8 @@ class ImmortusSettings:
     cancel_require_csrf: bool
     enqueue_after_commit: bool
     batch_max: int
+    log_arguments: bool
+    result_max_bytes: int
     events_path: str = '/immortus/events'
     events_allow_origins: tuple = ()
     events_keepalive: float = 15.0

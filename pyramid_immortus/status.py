@@ -109,8 +109,15 @@ def dumps(data):
 
 
 def build_report(status, enqueued_at=None, started_at=None, ended_at=None,
-                 progress=None, meta=None, exception=None):
-    """Assemble a verify answer (without ``job_id``) from stored fields."""
+                 progress=None, meta=None, exception=None, attempt=1, max_attempts=1,
+                 scheduled_at=None, retry_at=None, last_error=None, result=None):
+    """Assemble a verify answer (without ``job_id``) from stored fields.
+
+    ``attempt`` and ``max_attempts`` are always there; ``scheduled_at``
+    where the job was scheduled; ``retry_at`` while a retry waits;
+    ``last_error`` once a run failed and was retried; ``result`` (``null``
+    when ``perform`` returned ``None``) once the job finished.
+    """
     report = {
         'status': status,
         'completed': status == FINISHED,
@@ -118,7 +125,15 @@ def build_report(status, enqueued_at=None, started_at=None, ended_at=None,
         'enqueued_at': enqueued_at,
         'started_at': started_at,
         'ended_at': ended_at,
+        'attempt': attempt,
+        'max_attempts': max_attempts,
     }
+    if scheduled_at is not None:
+        report['scheduled_at'] = scheduled_at
+    if retry_at is not None and status == QUEUED:
+        report['retry_at'] = retry_at
+    if last_error is not None:
+        report['last_error'] = last_error
     if progress is not None:
         report['progress'] = progress
     if meta is not None:
@@ -126,6 +141,8 @@ def build_report(status, enqueued_at=None, started_at=None, ended_at=None,
     if exception is not None:
         report['exception'] = exception
         report['error'] = error_string(exception)
+    if status == FINISHED:
+        report['result'] = result
     return report
 
 

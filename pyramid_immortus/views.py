@@ -9,6 +9,7 @@ from pyramid.csrf import LegacySessionCSRFStoragePolicy, check_csrf_token
 from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken
 from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 
+from . import logs
 from .callbacks import notify
 from .catalog import find_tracking_strategy, get_catalog, get_queue_adapter
 from .exceptions import (
@@ -272,10 +273,14 @@ def cancel_view(request):
     except (JobAlreadyEnded, CannotCancel) as exc:
         message = 'the job has ended' if isinstance(exc, JobAlreadyEnded) else str(exc)
         return json_response({'job_id': job_id, 'error': message}, 409)
+    klass = get_catalog(registry).get(own_class)
+    place = logs.where_queue(registry, getattr(klass, 'queue', None))
     if outcome == 'stopping':
+        logs.log.info('Stopping %s (Job ID: %s) in %s', own_class, job_id, place)
         return json_response({'job_id': job_id, 'stopping': True}, 202)
     notify(find_tracking_strategy(registry, job_class), 'job_failed', job_id,
            Cancelled('cancelled on request'))
+    logs.log.info('Cancelled %s (Job ID: %s) in %s', own_class, job_id, place)
     return json_response({'job_id': job_id, 'cancelled': True}, 200)
 
 

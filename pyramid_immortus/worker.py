@@ -99,9 +99,10 @@ class ImmortusWorker(Worker):
         that died, a stop on request.  A strategy that recorded the job's end
         already keeps it (an ended state never changes)."""
         stopped = getattr(self, '_stopped_job_id', None) == job.id
-        strategy = job.tracking_strategy()
-        if strategy is not None:  # first: the rq strategy refuses it once rq says failed
-            notify(strategy, 'job_failed', job.id, failure_of(exc_string or '', stopped))
+        if stopped or not job.should_retry:  # a retry was recorded by the run itself
+            failure = failure_of(exc_string or '', stopped)
+            for strategy in job.tracking_strategies():  # first: the rq strategy
+                notify(strategy, 'job_failed', job.id, failure)  # refuses it once rq says failed
         super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
                                    exc_string=exc_string, execution=execution)
 
@@ -243,6 +244,9 @@ def parse_args(argv):
                         metavar='SECONDS',
                         help='added to the heartbeat interval to declare a '
                         'silent worker dead (default 60, as rq)')
+    parser.add_argument('--no-scheduler', action='store_true',
+                        help="do not run rq's scheduler here (scheduled jobs and retry "
+                        'waits then need one that runs elsewhere)')
     parser.add_argument('--logging-level', default='INFO')
     return parser.parse_args(argv)
 
@@ -259,7 +263,8 @@ def main(argv=None):
             worker = make_worker(env['registry'], args.queues, args.name,
                                  args.job_monitoring_interval, args.lease_grace)
             try:
-                worker.work(burst=args.burst, logging_level=args.logging_level)
+                worker.work(burst=args.burst, logging_level=args.logging_level,
+                            with_scheduler=not args.no_scheduler)
                 return 0
             except UNAVAILABLE as exc:
                 log.warning('Redis is unavailable (%s): working again once it answers', exc)

@@ -4,7 +4,7 @@ import time
 
 from pyramid.config import Configurator
 
-from pyramid_immortus import Job
+from pyramid_immortus import Job, retry_on
 from pyramid_immortus.catalog import get_catalog
 from pyramid_immortus.connection import get_redis
 
@@ -44,9 +44,23 @@ class Fails(Job):
         raise ValueError(message)
 
 
+@retry_on(ValueError, attempts=3, wait=0.5)
+class Flaky(Job):
+    """Fails (ValueError) on its first ``failures`` runs, then returns."""
+
+    def perform(self, failures, error='ValueError'):
+        runs = get_redis(self.registry).incr('immortus-test:runs:' + self.job_id)
+        if runs <= failures:
+            raise {'ValueError': ValueError, 'KeyError': KeyError}[error](f'run {runs}')
+        get_redis(self.registry).rpush(RAN, self.job_id)
+        return {'runs': runs}
+
+
 def create(request):
     job_class = get_catalog(request.registry).get(request.matchdict['name'])
     body = request.json_body if request.body else {}
+    if 'wait' in body:
+        job_class = job_class.set(wait=body['wait'])
     return job_class.perform_later(request, *body.get('args', []))
 
 

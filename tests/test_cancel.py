@@ -79,11 +79,14 @@ def test_async_cancel_queued_running_ended_unknown(make_app):
     assert data['status'] == 'failed' and data['exception']['type'] == 'Cancelled'
     assert data['error'] == 'Cancelled: cancelled on request'
 
-    res = app.post(f'/immortus/verify/{running}/cancel', status=409)
-    assert 'cannot be stopped' in res.json['error']
-    assert status(app, running) == 'started'  # untouched
+    res = app.post(f'/immortus/verify/{running}/cancel', status=202)
+    assert res.json == {'job_id': running, 'stopping': True}
+    assert status(app, running) == 'started'  # it stops when it next reports progress
     app.gates['first'].set()
-    wait_for(lambda: status(app, running) == 'finished')
+    # a job that never calls progress runs to its end, and cannot end finished
+    wait_for(lambda: status(app, running) == 'failed')
+    assert app.get(f'/immortus/verify/{running}').json['exception'] == {
+        'type': 'Cancelled', 'message': 'cancelled on request'}
     assert app.post(f'/immortus/verify/{running}/cancel', status=409).json == {
         'job_id': running, 'error': 'the job has ended'}
     assert app.post(f'/immortus/verify/{queued}/cancel', status=409).json['error'] == \

@@ -6,6 +6,8 @@ Two ``tests.js_hostile_app.Site`` servers on 127.0.0.1 (two ports, two
 origins): ``page`` serves the page, ``other`` is the other origin."""
 import pytest
 
+import pyramid_immortus
+
 from tests.js_hostile_app import Site, page as html_page
 
 
@@ -110,7 +112,7 @@ def test_the_es_module_exports_its_own_implementation(sites, open_page, hostile)
                 version: mod.default.version, notTheGlobal: mod.default !== window.Immortus,
                 globalUntouched: window.Immortus === before};
     }""", page.url)
-    assert result == {'verify': 'function', 'create': True, 'version': '0.1.0',
+    assert result == {'verify': 'function', 'create': True, 'version': pyramid_immortus.__version__,
                       'notTheGlobal': True, 'globalUntouched': True}
 
 
@@ -124,4 +126,4 @@ def test_the_es_module_ignores_another_copy_loaded_by_a_script_tag(sites, open_p
         return {version: mod.default.version, notTheGlobal: mod.default !== window.Immortus,
                 verify: typeof mod.default.verify};
     }""", page.url)
-    assert result == {'version': '0.1.0', 'notTheGlobal': True, 'verify': 'function'}
+    assert result == {'version': pyramid_immortus.__version__, 'notTheGlobal': True, 'verify': 'function'}

@@ -427,7 +427,7 @@ def test_base_exceptions_under_inline_are_the_jobs_failure(make_config, caplog, 
         job_id = app.post(f'/start/values?arg={kind}', headers=ALICE).json['job_id']
     data = app.get(f'/immortus/verify/{job_id}', headers=ALICE).json
     assert data['status'] == 'failed' and data['error'] == error
-    assert f'job <Values job {job_id}> failed' in caplog.text
+    assert f'Error performing Values (Job ID: {job_id}) from Inline(default) in ' in caplog.text
 
 
 def test_base_exceptions_under_async_are_logged(app, caplog):

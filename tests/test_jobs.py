@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from pyramid_immortus import Job, JobNotRegistered
+from pyramid_immortus import EnqueueFailed, Job, JobNotRegistered
 from pyramid_immortus.catalog import find_tracking_strategy
 
 
@@ -175,8 +175,9 @@ def test_enqueue_failure_discards_the_record(make_config):
     config.add_settings({'immortus.queue_adapter': 'down'})
     config.add_immortus_job(Add)
     config.commit()
-    with pytest.raises(ConnectionError):
+    with pytest.raises(EnqueueFailed) as info:
         Add.perform_later(config.registry, 1)
+    assert isinstance(info.value.__cause__, ConnectionError)
     assert len(find_tracking_strategy(config.registry)) == 0
 
 

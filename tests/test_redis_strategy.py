@@ -1,6 +1,7 @@
 """The redis and rq strategies on a real Redis, driven directly."""
 import json
 import time
+import uuid
 
 import pytest
 from zope.interface.verify import verifyObject
@@ -91,13 +92,14 @@ def test_progress_extends_the_life_of_a_live_job(redis_db, clock):
 
 
 def test_published_messages_hold_a_status_and_never_the_owner(strategy, redis_db):
+    job_id = f'pub-{uuid.uuid4()}'  # channels are shared by every database
     pubsub = redis_db.pubsub()
-    pubsub.subscribe('immortus:job:a')
+    pubsub.subscribe(f'immortus:job:{job_id}')
     pubsub.get_message(timeout=1)
-    strategy.job_created('a', 'Secret', 'alice')
-    strategy.job_started('a')
-    strategy.job_progress('a', 1, 2, 'half')
-    strategy.job_finished('a')
+    strategy.job_created(job_id, 'Secret', 'alice')
+    strategy.job_started(job_id)
+    strategy.job_progress(job_id, 1, 2, 'half')
+    strategy.job_finished(job_id)
     messages = []
     while (message := pubsub.get_message(timeout=1)) is not None:
         messages.append(json.loads(message['data']))
@@ -105,7 +107,7 @@ def test_published_messages_hold_a_status_and_never_the_owner(strategy, redis_db
     assert [m['status'] for m in messages] == ['queued', 'started', 'started', 'finished']
     assert messages[2]['progress']['message'] == 'half'
     for message in messages:
-        assert message['job_id'] == 'a'
+        assert message['job_id'] == job_id
         assert not {'owner', 'job_class', 'deadline'} & set(message)
         assert 'alice' not in json.dumps(message)
 

@@ -1,5 +1,6 @@
 """``async``: a bounded pool of threads in the web process itself."""
 import atexit
+import heapq
 import logging
 import signal
 import threading
@@ -9,7 +10,7 @@ from collections import OrderedDict
 from zope.interface import implementer
 
 from ..callbacks import notify
-from ..exceptions import BackendUnavailable, CannotCancel, Shutdown, UnknownJob
+from ..exceptions import BackendUnavailable, Shutdown, UnknownJob
 from ..interfaces import ICancellableQueueAdapter
 from ..settings import get_settings
 from .inline import run_logged
@@ -52,9 +53,14 @@ class AsyncAdapter:
     (SIGINT, SIGTERM, ``sys.exit``), waiting jobs are recorded as failed
     (``Shutdown``) at once, and running jobs get ``shutdown_grace`` seconds
     to end (their heartbeats go on) before they are recorded so too.
+
+    Jobs due later (``Job.set(wait=...)``, a retry's wait) wait on one timer
+    thread, not on pool threads.  Cancelling a running job asks it to stop
+    (``Job.cancelled``; its next ``progress`` raises ``Cancelled``).
     """
 
     strategy_name = 'memory'
+    log_name = 'Async'
 
     def __init__(self, workers=4, lease=30.0, shutdown_grace=10.0):
         self.workers = workers
@@ -62,6 +68,10 @@ class AsyncAdapter:
         self.shutdown_grace = shutdown_grace
         self._waiting = OrderedDict()
         self._running = {}
+        self._due = {}  # job_id: job, for jobs that wait for a time
+        self._timeline = []  # heap of (due, sequence, job_id); stale entries skipped
+        self._sequence = 0
+        self._timing = False
         self._threads = 0
         self._idle = 0
         self._beating = False
@@ -90,20 +100,57 @@ class AsyncAdapter:
     def prepare(self, job):
         """Nothing to prepare: the job stays in this process."""
 
+    def queue_label(self, queue):
+        """The queue a log line names (jobs of this pool share it)."""
+        return queue or 'default'
+
     def enqueue(self, job):
-        """Hand ``job`` to the pool."""
+        """Hand ``job`` to the pool (to its timer, if it is due later)."""
         with self._cond:
             if self._closed:
                 raise BackendUnavailable('the async pool is shutting down')
-            self._waiting[job.job_id] = job
+            if job.scheduled_at is not None and job.scheduled_at > time.time():
+                self._wait_until(job, job.scheduled_at)
+            else:
+                self._waiting[job.job_id] = job
+            self._start()
+
+    def _wait_until(self, job, due):
+        self._due[job.job_id] = job
+        self._sequence += 1
+        heapq.heappush(self._timeline, (due, self._sequence, job.job_id))
+        if not self._timing:
+            self._timing = True
+            self._spawn(self._time, 'immortus-timer')
+        self._cond.notify_all()
+
+    def _time(self):
+        with self._cond:
+            while self._timeline and not self._closed:
+                due, _, job_id = self._timeline[0]
+                left = due - time.time()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                heapq.heappop(self._timeline)
+                job = self._due.pop(job_id, None)
+                if job is not None:
+                    self._waiting[job_id] = job
+                    self._start()
+            self._timing = False
+
+    def _start(self):
+        """Start what the jobs need (called with the lock held)."""
+        if self._waiting or self._due:
             if not self._exit_hook:
                 self._exit_hook = True
                 atexit.register(self.shutdown)
             if not self._beating:
                 self._beating = True
                 self._spawn(self._beat, 'immortus-heartbeat')
+        if self._waiting:
             if self._idle:
-                self._cond.notify()
+                self._cond.notify_all()
             elif self._threads < self.workers:
                 self._threads += 1
                 self._spawn(self._work, f'immortus-{self._threads}')
@@ -130,17 +177,21 @@ class AsyncAdapter:
             finally:
                 with self._cond:
                     del self._running[job_id]
+                    retry = job.next_retry
+                    if retry is not None and not self._closed:
+                        job.attempt = retry.attempt
+                        self._wait_until(job, time.time() + retry.delay)
                     self._cond.notify_all()
 
     def _jobs(self):
         with self._cond:
-            return [*self._waiting.values(), *self._running.values()]
+            return [*self._waiting.values(), *self._running.values(), *self._due.values()]
 
     def _beat(self):
         while True:
             with self._cond:
                 # beats go on through a shutdown's grace, while jobs run
-                if not (self._waiting or self._running):
+                if not (self._waiting or self._running or self._due):
                     self._beating = False
                     return
             deadline = self.lease_deadline()
@@ -155,19 +206,22 @@ class AsyncAdapter:
         """The registered class name of a job this pool holds (waiting or
         running), else ``None``."""
         with self._cond:
-            job = self._waiting.get(job_id) or self._running.get(job_id)
+            job = (self._waiting.get(job_id) or self._running.get(job_id)
+                   or self._due.get(job_id))
         return job.job_class if job is not None else None
 
     def cancel(self, job_id):
-        """Drop a job that has not started yet (``'cancelled'``); a running
-        thread cannot be stopped (``CannotCancel``)."""
+        """Drop a job that has not started yet, or waits for its time
+        (``'cancelled'``: it never runs); ask a running one to stop
+        (``'stopping'``: see ``Job.cancelled``)."""
         with self._cond:
-            if self._waiting.pop(job_id, None) is not None:
+            if (self._waiting.pop(job_id, None) or self._due.pop(job_id, None)) is not None:
                 return 'cancelled'
-            running = job_id in self._running
-        if running:
-            raise CannotCancel('the job is running on a thread that cannot be stopped')
-        raise UnknownJob(job_id)
+            job = self._running.get(job_id)
+        if job is None:
+            raise UnknownJob(job_id)
+        job.request_cancel()
+        return 'stopping'
 
     # -- stopping --------------------------------------------------------
 
@@ -181,8 +235,9 @@ class AsyncAdapter:
         until = time.monotonic() + grace
         with self._cond:
             self._closed = True
-            waiting = list(self._waiting.values())
+            waiting = [*self._waiting.values(), *self._due.values()]
             self._waiting.clear()
+            self._due.clear()
             self._cond.notify_all()
         writers = [self._record_in_background(
             waiting, 'the process stopped before the job could run',

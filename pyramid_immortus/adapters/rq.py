@@ -1,11 +1,13 @@
 """``rq``: jobs go to Redis; ``immortus-worker`` processes run them."""
 import time
+from datetime import datetime, timezone
 
 from pyramid.threadlocal import get_current_registry
 from rq import Queue
 from rq.command import send_command
 from rq.job import Job as RQJob
-from rq.registry import CanceledJobRegistry
+from rq.job import get_current_job
+from rq.registry import CanceledJobRegistry, ScheduledJobRegistry
 from zope.interface import implementer
 
 from ..callbacks import notify
@@ -13,22 +15,29 @@ from ..catalog import find_tracking_strategy
 from ..connection import backend_errors, get_redis
 from ..events import publish_change
 from ..exceptions import Cancelled, JobAlreadyEnded, JobNotRegistered, UnknownJob
-from ..interfaces import ICancellableQueueAdapter, IJobCatalog
+from ..interfaces import ICancellableQueueAdapter, IJobCatalog, IJobTrackingStrategy
 from ..settings import get_settings
-from ..status import FAILED, STARTED
-from ..strategies.rq import CLASS, DEADLINE, OWNER, RQ_STATES, SET_LIVE, STOP, ended_mark
+from ..status import FAILED, STARTED, isoformat
+from ..strategies.rq import (
+    ATTEMPT, CLASS, DEADLINE, MAX_ATTEMPTS, OWNER, RQ_STATES, SCHEDULED_AT, SET_LIVE, STOP,
+    ended_mark,
+)
 
 #: The function every rq job of this add-on calls, by its dotted name.
 PERFORM = 'pyramid_immortus.adapters.rq.perform'
 
-#: Cancel a job that still waits in its queue, atomically: taken out of the
-#: queue, it can never be dequeued.  KEYS: the job's hash, its queue, its
-#: queue's canceled registry.  ARGV: job id, registry score, the end to
-#: record.  Returns 1 (cancelled), 0 (not waiting in the queue: taken by a
+#: Cancel a job that still waits in its queue, or for its time (a
+#: scheduled job, a retry), atomically: taken out of the queue or of the
+#: scheduled registry, it can never be dequeued.  KEYS: the job's hash, its
+#: queue, its queue's canceled registry, its scheduled registry.  ARGV: job
+#: id, registry score, the end to record.  Returns 1 (cancelled), 0 (not waiting in the queue: taken by a
 #: worker, or ended), -1 (not this add-on's job).
 CANCEL = """
 if redis.call('hexists', KEYS[1], 'immortus:class') == 0 then return -1 end
-if redis.call('lrem', KEYS[2], 0, ARGV[1]) == 0 then return 0 end
+if redis.call('lrem', KEYS[2], 0, ARGV[1]) == 0
+    and redis.call('zrem', KEYS[4], ARGV[1]) == 0 then
+  return 0
+end
 redis.call('hset', KEYS[1], 'status', 'canceled', 'immortus:ended', ARGV[3])
 redis.call('zadd', KEYS[3], ARGV[2], ARGV[1])
 return 1
@@ -48,10 +57,23 @@ def perform(job_class, job_id, args, kwargs, owner=None):
         raise JobNotRegistered(
             f'this worker knows no job {job_class!r}: run jobs with '
             '"immortus-worker CONFIG_URI" on the application\'s .ini')
-    if get_redis(registry).hexists(RQJob.key_for(job_id), STOP):
+    stop, attempt = get_redis(registry).hmget(RQJob.key_for(job_id), STOP, ATTEMPT)
+    if stop:
         raise Cancelled('cancelled on request before it started')
     job = klass(registry, job_id=job_id, arguments=args, kwargs=kwargs, owner=owner)
-    return job.run()
+    job.attempt = int(attempt or 1)
+    try:
+        return job.run()
+    except BaseException:
+        rq_job = get_current_job()
+        if job.next_retry is not None and rq_job is not None:
+            # rq's own retry: it schedules the next run (its scheduler runs
+            # in immortus-worker) when the worker handles this failure; the
+            # next run learns its number from rq's hash, whatever the strategy
+            rq_job.retries_left = 1
+            rq_job.retry_intervals = [job.next_retry.delay]
+            get_redis(registry).hset(rq_job.key, ATTEMPT, str(job.next_retry.attempt))
+        raise
 
 
 class ImmortusRQJob(RQJob):
@@ -77,8 +99,7 @@ class ImmortusRQJob(RQJob):
         deadline = timestamp.timestamp() + ttl
         connection = pipeline if pipeline is not None else self.connection
         connection.hset(self.key, DEADLINE, repr(deadline))
-        strategy = self.tracking_strategy()
-        if strategy is not None:
+        for strategy in self.tracking_strategies():
             notify(strategy, 'job_heartbeat', self.id, deadline)
 
     # rq itself publishes nothing: each state it records for a job of ours
@@ -95,16 +116,20 @@ class ImmortusRQJob(RQJob):
             publish_change(pipeline if pipeline is not None else self.connection, self.id,
                            RQ_STATES.get(str(getattr(status, 'value', status)), None))
 
-    def tracking_strategy(self):
-        """The strategy of this job's class (the default one for a class
-        this worker does not know), or ``None`` for a job not of ours."""
+    def tracking_strategies(self):
+        """The strategy of this job's class; for a class this worker does
+        not know, every registered strategy that keeps the promise to write
+        only to a record it holds (``job_created``) and that other processes
+        see; none for a job not of ours."""
         if self.immortus_class is None:
-            return None
+            return []
         registry = get_current_registry()
         try:
-            return find_tracking_strategy(registry, self.immortus_class)
+            return [find_tracking_strategy(registry, self.immortus_class)]
         except LookupError:
-            return find_tracking_strategy(registry)
+            return [strategy for _, strategy in registry.getUtilitiesFor(IJobTrackingStrategy)
+                    if hasattr(strategy, 'job_created')
+                    and not getattr(strategy, 'process_local', False)]
 
 
 #: rq states after which a job runs no more.
@@ -143,9 +168,15 @@ class RQAdapter:
                    job_timeout=settings.rq_job_timeout, result_ttl=settings.result_ttl,
                    failure_ttl=settings.rq_failure_ttl)
 
+    log_name = 'RQ'
+
+    def queue_label(self, queue):
+        """The rq queue of a job whose class names ``queue`` (or none)."""
+        return queue or self.queue_name
+
     def queue_for(self, job):
         """The rq ``Queue`` ``job`` goes to."""
-        return Queue(job.queue or self.queue_name, connection=self.connection)
+        return Queue(self.queue_label(job.queue), connection=self.connection)
 
     def prepare(self, job):
         """Build the rq job and serialise its arguments now, so that what rq
@@ -164,16 +195,22 @@ class RQAdapter:
         job.prepared = rq_job
 
     def enqueue(self, job):
-        """Push the prepared rq job, its class and its owner in one
-        transaction."""
+        """Push the prepared rq job, or schedule it when it is due later
+        (rq's scheduler, which ``immortus-worker`` runs, enqueues it then),
+        with its class, owner and attempts, in one transaction."""
         rq_job = job.prepared
         queue = self.queue_for(job)
-        identity = {CLASS: job.job_class}
+        identity = {CLASS: job.job_class, MAX_ATTEMPTS: str(job.max_attempts)}
         if job.owner is not None:
             identity[OWNER] = job.owner
         with backend_errors():
             with self.connection.pipeline() as pipe:
-                queue.enqueue_job(rq_job, pipeline=pipe)
+                if job.scheduled_at is not None and job.scheduled_at > time.time():
+                    identity[SCHEDULED_AT] = isoformat(job.scheduled_at)
+                    due = datetime.fromtimestamp(job.scheduled_at, timezone.utc)
+                    queue.schedule_job(rq_job, due, pipeline=pipe)
+                else:
+                    queue.enqueue_job(rq_job, pipeline=pipe)
                 pipe.hset(rq_job.key, mapping=identity)
                 pipe.execute()
 
@@ -198,7 +235,8 @@ class RQAdapter:
             origin = origin.decode()
             cancelled = self._cancel(
                 keys=[key, Queue(origin, connection=self.connection).key,
-                      CanceledJobRegistry(origin, connection=self.connection).key],
+                      CanceledJobRegistry(origin, connection=self.connection).key,
+                      ScheduledJobRegistry(origin, connection=self.connection).key],
                 args=[job_id, int(time.time()) + (self.options['failure_ttl'] or 31536000),
                       ended_mark(FAILED, {'type': 'Cancelled',
                                           'message': 'cancelled on request'}, time.time())])

@@ -58,6 +58,14 @@ class ReportingStrategy:
         return report
 
 
+def restarted_within(connection, seconds):
+    """Whether the Redis of ``connection`` started less than ``seconds``
+    ago: heartbeats could not be written while it was down, so a lease that
+    ran out then is no proof that a worker died."""
+    with backend_errors():
+        return connection.info('server')['uptime_in_seconds'] <= seconds
+
+
 def pipelined(connection, command, keys, *args):
     """Run ``command(key, *args)`` for every key in one round trip: the
     command alone for one key, a non-transactional pipeline for more."""

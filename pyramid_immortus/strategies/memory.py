@@ -62,7 +62,7 @@ class MemoryStrategy(ReportingStrategy):
         record['expires'] = now + (self.ttl if record['status'] in ENDED else self.max_age)
         heapq.heappush(self._expiry, (record['expires'], job_id))
 
-    def _create(self, job_id, job_class, owner):
+    def _create(self, job_id, job_class, owner, **fields):
         now = self.clock()
         with self._lock:
             self._purge(now)
@@ -77,7 +77,8 @@ class MemoryStrategy(ReportingStrategy):
                 self._records.pop(oldest, None)
             record = self._records[job_id] = {
                 'status': QUEUED, 'enqueued_at': isoformat(now),
-                'job_class': job_class, 'owner': None if owner is None else str(owner)}
+                'job_class': job_class, 'owner': None if owner is None else str(owner),
+                **fields}
             self._set_expiry(job_id, record, now)
 
     def _update(self, job_id, **fields):
@@ -105,9 +106,11 @@ class MemoryStrategy(ReportingStrategy):
             self._expiry = [(r['expires'], k) for k, r in records.items()]
             heapq.heapify(self._expiry)
 
-    def job_created(self, job_id, job_class, owner, deadline=None):
+    def job_created(self, job_id, job_class, owner, deadline=None, max_attempts=1,
+                    scheduled_at=None):
         """Create the job's record, queued, with its class and owner."""
-        self._create(job_id, job_class, owner)
+        self._create(job_id, job_class, owner, max_attempts=max_attempts,
+                     scheduled_at=scheduled_at)
 
     def job_enqueued(self, job_id):
         """Create the record of a job whose class and owner are unknown."""
@@ -116,6 +119,16 @@ class MemoryStrategy(ReportingStrategy):
     def job_started(self, job_id):
         """Record the job as started."""
         self._update(job_id, status=STARTED, started_at=isoformat(self.clock()))
+
+    def job_retrying(self, job_id, attempt, retry_at, last_error):
+        """The run failed with an error of a ``retry_on``: the job waits,
+        queued, for its run ``attempt`` at ``retry_at``."""
+        self._update(job_id, status=QUEUED, attempt=attempt, retry_at=retry_at,
+                     last_error=last_error)
+
+    def job_result(self, job_id, result):
+        """Keep what ``perform`` returned (JSON data)."""
+        self._update(job_id, result=result)
 
     def job_finished(self, job_id):
         """Record the job as finished."""
@@ -162,5 +175,7 @@ class MemoryStrategy(ReportingStrategy):
         report = build_report(
             record['status'], record.get('enqueued_at'), record.get('started_at'),
             record.get('ended_at'), record.get('progress'), record.get('meta'),
-            record.get('exception'))
+            record.get('exception'), record.get('attempt', 1), record.get('max_attempts', 1),
+            record.get('scheduled_at'), record.get('retry_at'), record.get('last_error'),
+            record.get('result'))
         return JobRecord(report, record['job_class'], record['owner'])

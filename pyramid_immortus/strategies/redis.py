@@ -12,9 +12,9 @@ from ..status import (
     ENDED, FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report,
     exception_info, isoformat, lease_expired, progress_info, worker_lost,
 )
-from .base import ReportingStrategy, pipelined
+from .base import ReportingStrategy, pipelined, restarted_within
 
-_JSON_FIELDS = ('progress', 'meta', 'exception')
+_JSON_FIELDS = ('progress', 'meta', 'exception', 'result')
 #: Fields that stay on the server: never in a report, never published.
 _PRIVATE_FIELDS = ('owner', 'job_class', 'deadline', 'lease')
 
@@ -101,12 +101,14 @@ class RedisStrategy(ReportingStrategy):
             return bool(self._script(keys=[self.key(job_id)], args=[
                 mode, self.ttl, self.max_age, message, repr(self.clock()), *pairs]))
 
-    def job_created(self, job_id, job_class, owner, deadline=None):
+    def job_created(self, job_id, job_class, owner, deadline=None, max_attempts=1,
+                    scheduled_at=None):
         """Create the job's hash, queued, with its class, owner and first
         lease (``deadline``, where its adapter gives one)."""
         if not self._write(job_id, 'create', status=QUEUED,
                            enqueued_at=isoformat(self.clock()), job_class=job_class,
                            owner=None if owner is None else str(owner),
+                           max_attempts=max_attempts, scheduled_at=scheduled_at,
                            **self._lease(deadline)):
             raise ValueError(f'job {job_id!r} exists already')
 
@@ -117,6 +119,17 @@ class RedisStrategy(ReportingStrategy):
     def job_started(self, job_id):
         """Record the job as started."""
         self._write(job_id, status=STARTED, started_at=isoformat(self.clock()))
+
+    def job_retrying(self, job_id, attempt, retry_at, last_error):
+        """The run failed with an error of a ``retry_on``: the job waits,
+        queued, for its run ``attempt`` at ``retry_at`` (the lease of the
+        run that failed is over)."""
+        self._write(job_id, status=QUEUED, attempt=attempt, retry_at=retry_at,
+                    last_error=last_error, deadline='', lease='')
+
+    def job_result(self, job_id, result):
+        """Keep what ``perform`` returned (JSON data)."""
+        self._write(job_id, publish=False, result=result)
 
     def job_finished(self, job_id):
         """Record the job as finished."""
@@ -147,13 +160,7 @@ class RedisStrategy(ReportingStrategy):
             return {}
         return {'deadline': repr(deadline), 'lease': repr(max(0.0, deadline - self.clock()))}
 
-    def _outage_excuses(self, record, now):
-        """Whether a lease that ran out may have run out because Redis was
-        down (heartbeats could not be written): true until Redis has been
-        up for one lease since it last started."""
-        with backend_errors():
-            uptime = self.connection.info('server')['uptime_in_seconds']
-        return now <= now - uptime + float(record.get('lease') or 0)
+
 
     def job_discarded(self, job_id):
         """Forget a job that could not be enqueued."""
@@ -181,8 +188,8 @@ class RedisStrategy(ReportingStrategy):
         status = record.get('status', QUEUED)
         deadline = record.get('deadline')
         now = self.clock()
-        if lease_expired(status, deadline and float(deadline), now) and not (
-                settle and self._outage_excuses(record, now)):
+        if lease_expired(status, float(deadline) if deadline else None, now) and not (
+                settle and restarted_within(self.connection, float(record.get('lease') or 0))):
             if settle:
                 self._write(job_id, 'lose', status=FAILED, ended_at=isoformat(now),
                             exception=worker_lost())
@@ -193,5 +200,7 @@ class RedisStrategy(ReportingStrategy):
         report = build_report(
             status, record.get('enqueued_at'), record.get('started_at'),
             record.get('ended_at'), record.get('progress'), record.get('meta'),
-            record.get('exception'))
+            record.get('exception'), int(record.get('attempt', 1)),
+            int(record.get('max_attempts', 1)), record.get('scheduled_at'),
+            record.get('retry_at'), record.get('last_error'), record.get('result'))
         return JobRecord(report, record.get('job_class'), record.get('owner'))

@@ -14,7 +14,7 @@ from ..status import (
     FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report, exception_info,
     isoformat, lease_expired, progress_info, worker_lost,
 )
-from .base import ReportingStrategy, pipelined
+from .base import ReportingStrategy, pipelined, restarted_within
 
 #: rq's job states in this add-on's vocabulary.
 RQ_STATES = {
@@ -45,6 +45,13 @@ DEADLINE = 'immortus:deadline'
 ENDED = 'immortus:ended'
 #: Set by a cancel of a job that a worker has taken: it must not start.
 STOP = 'immortus:stop'
+#: Retries, scheduling and the result (JSON, never pickled).
+ATTEMPT = 'immortus:attempt'
+MAX_ATTEMPTS = 'immortus:max_attempts'
+SCHEDULED_AT = 'immortus:scheduled_at'
+RETRY_AT = 'immortus:retry_at'
+LAST_ERROR = 'immortus:last_error'
+RESULT = 'immortus:result'
 
 #: rq's grace after its heartbeat interval before a silent worker is dead.
 RQ_LEASE_GRACE = 60
@@ -52,7 +59,8 @@ RQ_LEASE_GRACE = 60
 DEFAULT_LEASE = DEFAULT_JOB_MONITORING_INTERVAL + RQ_LEASE_GRACE
 
 _FIELDS = ('status', 'enqueued_at', 'started_at', 'ended_at', 'last_heartbeat',
-           DEADLINE, PROGRESS, META, EXCEPTION, OWNER, CLASS, ENDED)
+           DEADLINE, PROGRESS, META, EXCEPTION, OWNER, CLASS, ENDED, ATTEMPT, MAX_ATTEMPTS,
+           SCHEDULED_AT, RETRY_AT, LAST_ERROR, RESULT)
 
 #: Set fields of a live job of this add-on.  KEYS[1]: rq's hash.  ARGV:
 #: "nx" to keep a field that is set already (else ""), then field, value
@@ -111,6 +119,10 @@ def _json(raw):
     return json.loads(raw) if raw else None
 
 
+def _text(raw):
+    return raw.decode() if raw else None
+
+
 @implementer(IJobTrackingStrategy, ITrackingCallbacks, IStatusReport)
 class RQStrategy(ReportingStrategy):
     """Reports what rq itself records about a job, plus the progress, meta
@@ -144,9 +156,10 @@ class RQStrategy(ReportingStrategy):
 
     # -- writing (rq records the states itself) --------------------------
 
-    def job_created(self, job_id, job_class, owner, deadline=None):
-        """Nothing to do: the ``rq`` adapter writes the class and owner in
-        the enqueue's own transaction."""
+    def job_created(self, job_id, job_class, owner, deadline=None, max_attempts=1,
+                    scheduled_at=None):
+        """Nothing to do: the ``rq`` adapter writes the class, owner,
+        attempts and due time in the enqueue's own transaction."""
 
     def job_enqueued(self, job_id):
         """Nothing to do: rq records it."""
@@ -180,6 +193,18 @@ class RQStrategy(ReportingStrategy):
         info = exception_info(exc)
         self._set(job_id, EXCEPTION, json.dumps(info), keep=True, change={'exception': info})
 
+    def job_retrying(self, job_id, attempt, retry_at, last_error):
+        """Keep the next attempt, its time and the error that caused it (rq
+        then schedules the run)."""
+        self._set(job_id, ATTEMPT, str(attempt), RETRY_AT, retry_at, LAST_ERROR, last_error,
+                  change={'status': QUEUED, 'attempt': attempt, 'retry_at': retry_at,
+                          'last_error': last_error})
+
+    def job_result(self, job_id, result):
+        """Keep what ``perform`` returned, as JSON beside rq's pickled
+        result, so that web processes never unpickle."""
+        self._set(job_id, RESULT, json.dumps(result))
+
     def job_heartbeat(self, job_id, deadline):
         """Nothing to do: the worker writes the deadline in rq's hash."""
 
@@ -196,8 +221,9 @@ class RQStrategy(ReportingStrategy):
     def decode(self, job_id, values, settle=True):
         """rq's fields as a :class:`JobRecord`, with rq's status as the
         report's ``rq_status``."""
-        (status, enqueued_at, started_at, ended_at, heartbeat, deadline,
-         progress, meta, exception, owner, job_class, ended) = values
+        (status, enqueued_at, started_at, ended_at, heartbeat, deadline, progress, meta,
+         exception, owner, job_class, ended, attempt, max_attempts, scheduled_at, retry_at,
+         last_error, result) = values
         if status is None or job_class is None:
             raise UnknownJob(job_id)
         rq_status = status.decode()
@@ -208,7 +234,10 @@ class RQStrategy(ReportingStrategy):
             lease = float(deadline) if deadline is not None else (
                 rq_timestamp(heartbeat) + DEFAULT_LEASE if heartbeat is not None else None)
             now = self.clock()
-            if lease_expired(state, lease, now):
+            length = (lease - rq_timestamp(heartbeat) if lease is not None and heartbeat
+                      else DEFAULT_LEASE)
+            if lease_expired(state, lease, now) and not (
+                    settle and restarted_within(self.connection, length)):
                 ended = ended_mark(FAILED, worker_lost(), now).encode()
                 if settle:
                     with backend_errors():
@@ -224,7 +253,9 @@ class RQStrategy(ReportingStrategy):
             exception = {'type': kind, 'message': message}
         report = build_report(
             state, rq_time(enqueued_at), rq_time(started_at), ended_at,
-            _json(progress), _json(meta), exception if state == FAILED else None)
+            _json(progress), _json(meta), exception if state == FAILED else None,
+            int(attempt or 1), int(max_attempts or 1), _text(scheduled_at), _text(retry_at),
+            _text(last_error), _json(result))
         report['rq_status'] = rq_status
         return JobRecord(report, job_class.decode(),
                          owner.decode() if owner is not None else None)

@@ -1,0 +1,300 @@
+"""A job's whole life: results, retries, scheduling and stopping a running
+job, through the inline, async and rq adapters and the memory, redis and rq
+strategies (rq with real immortus-worker processes and rq's scheduler)."""
+import datetime as dt
+import logging
+import time
+
+import pytest
+from webtest import TestApp
+
+from pyramid_immortus import Job, retry_on
+from tests.conftest import REDIS_URL, wait_for
+from tests.integration_app import RAN
+from tests.test_rq import create, verify
+
+ENDED = ('finished', 'failed')
+
+
+class Returns(Job):
+    def perform(self, kind):
+        return {'dict': {'total': 3, 'lines': ['a', 'b']}, 'none': None,
+                'set': {1, 2}, 'big': 'x' * 70000, 'number': 42}[kind]
+
+
+@retry_on(KeyError, attempts=2)
+@retry_on(ValueError, attempts=3, wait=(0.2, 0.4))
+class Flaky(Job):
+    """Fails on its first ``failures`` runs with ``error``, then returns."""
+
+    def perform(self, failures, error='ValueError'):
+        runs = self.registry.runs[self.job_id] = self.registry.runs.get(self.job_id, 0) + 1
+        if runs <= failures:
+            raise {'ValueError': ValueError, 'KeyError': KeyError,
+                   'TypeError': TypeError}[error](f'run {runs}')
+        return {'runs': runs}
+
+
+class Steps(Job):
+    """Reports progress until it has done ``steps`` steps or is stopped."""
+
+    def perform(self, steps):
+        for step in range(steps):
+            self.progress(step, steps)
+            time.sleep(0.05)
+        return 'done'
+
+
+class Never(Job):
+    def perform(self):
+        self.registry.runs['never'] = 1
+
+
+def start(request):
+    body = request.json_body
+    job_class = {'Returns': Returns, 'Flaky': Flaky, 'Steps': Steps,
+                 'Never': Never}[request.matchdict['name']]
+    if 'wait' in body:
+        job_class = job_class.set(wait=body['wait'])
+    return job_class.perform_later(request, *body.get('args', []))
+
+
+def make_app(make_config, **settings):
+    config = make_config({'immortus.progress_interval': '0.05', **settings})
+    config.registry.runs = {}
+    config.add_route('start', '/start/{name}', request_method='POST')
+    config.add_view(start, route_name='start', renderer='immortus')
+    for job_class in (Returns, Flaky, Steps, Never):
+        config.add_immortus_job(job_class)
+    app = TestApp(config.make_wsgi_app())
+    app.registry = config.registry
+    return app
+
+
+ADAPTERS_AND_STRATEGIES = [('inline', 'memory'), ('inline', 'redis'),
+                           ('async', 'memory'), ('async', 'redis')]
+
+
+@pytest.fixture(params=ADAPTERS_AND_STRATEGIES, ids=lambda p: '-'.join(p))
+def app(request, make_config, redis_db):
+    adapter, strategy = request.param
+    return make_app(make_config, **{'immortus.queue_adapter': adapter,
+                                    'immortus.tracking_strategy': strategy,
+                                    'immortus.redis_url': REDIS_URL})
+
+
+def post(app, name, *args, **body):
+    return app.post_json(f'/start/{name}', {'args': list(args), **body}).json['job_id']
+
+
+def ended(app, job_id, timeout=15):
+    return wait_for(lambda: (lambda d: d if d['status'] in ENDED else None)(
+        app.get(f'/immortus/verify/{job_id}').json), timeout=timeout, message='the end')
+
+
+# -- results ---------------------------------------------------------------
+
+def test_a_finished_job_carries_its_result(app):
+    job_id = post(app, 'Returns', 'dict')
+    data = ended(app, job_id)
+    assert data['status'] == 'finished'
+    assert data['result'] == {'total': 3, 'lines': ['a', 'b']}
+    assert data['attempt'] == 1 and data['max_attempts'] == 1
+    batch = app.get(f'/immortus/verify?ids={job_id}').json['jobs'][job_id]
+    assert batch['result'] == data['result']
+    assert ended(app, post(app, 'Returns', 'none'))['result'] is None
+
+
+@pytest.mark.parametrize('kind, error', [
+    ('set', 'TypeError: the result of <Returns job'),
+    ('big', 'ValueError: the result of <Returns job'),
+])
+def test_a_result_that_is_not_json_or_too_large_fails_the_job(app, kind, error, caplog):
+    with caplog.at_level(logging.ERROR):
+        job_id = post(app, 'Returns', kind)
+        data = ended(app, job_id)
+    assert data['status'] == 'failed' and data['error'].startswith(error)
+    assert 'result' not in data
+    assert 'immortus.result_max_bytes' in data['error'] or kind == 'set'
+    assert f'Error performing Returns (Job ID: {job_id})' in caplog.text
+
+
+# -- retries ---------------------------------------------------------------
+
+def states(app, job_id, until):
+    """Every distinct answer of a verify until ``until(answer)``."""
+    seen = []
+
+    def look():
+        data = app.get(f'/immortus/verify/{job_id}').json
+        key = (data['status'], data['attempt'], data.get('retry_at'), data.get('last_error'))
+        if not seen or seen[-1][0] != key:
+            seen.append((key, data))
+        return until(data)
+
+    wait_for(look, timeout=15, interval=0.01, message='the states')
+    return [data for _, data in seen]
+
+
+def test_a_retried_job_reads_queued_between_runs_then_finishes(app):
+    job_id = post(app, 'Flaky', 2)
+    if app.registry.settings['immortus.queue_adapter'] == 'inline':
+        seen = [app.get(f'/immortus/verify/{job_id}').json]  # inline ran them all
+    else:
+        seen = states(app, job_id, lambda d: d['status'] in ENDED)
+    final = seen[-1]
+    assert final['status'] == 'finished' and final['result'] == {'runs': 3}
+    assert final['attempt'] == 3 and final['max_attempts'] == 3
+    assert final['last_error'] == 'ValueError: run 2'
+    waiting = [d for d in seen if d['status'] == 'queued' and 'retry_at' in d]
+    if app.registry.settings['immortus.queue_adapter'] == 'async':
+        assert [d['attempt'] for d in waiting] == [2, 3]
+        assert waiting[0]['last_error'] == 'ValueError: run 1'
+        assert waiting[1]['last_error'] == 'ValueError: run 2'
+        assert all(d['retry_at'].endswith('Z') for d in waiting)
+        assert not any(d['status'] == 'failed' for d in seen)
+
+
+def test_a_job_that_keeps_failing_fails_after_its_attempts(app):
+    job_id = post(app, 'Flaky', 10)
+    data = ended(app, job_id)
+    assert data['status'] == 'failed' and data['error'] == 'ValueError: run 3'
+    assert data['attempt'] == data['max_attempts'] == 3
+    assert app.registry.runs[job_id] == 3
+
+
+@pytest.mark.parametrize('error, runs', [('TypeError', 1), ('KeyError', 2)])
+def test_each_error_follows_its_own_policy(app, error, runs):
+    job_id = post(app, 'Flaky', 10, error)
+    data = ended(app, job_id)
+    assert data['status'] == 'failed' and data['exception']['type'] == error
+    assert app.registry.runs[job_id] == runs
+
+
+def test_retry_on_is_inherited_and_checked():
+    class Child(Flaky):
+        pass
+
+    assert Child.retry_policies == Flaky.retry_policies
+    assert [p.attempts for p in Flaky.retry_policies] == [2, 3]  # top-most first
+    for bad in (dict(attempts=0), dict(wait=-1), dict(wait=[]), dict(wait=float('nan'))):
+        with pytest.raises((TypeError, ValueError)):
+            retry_on(ValueError, **bad)
+    with pytest.raises(TypeError):
+        retry_on('ValueError')
+    assert retry_on(ValueError, wait=(1, 5)).delay(1) == 1
+    assert retry_on(ValueError, wait=(1, 5)).delay(7) == 5
+    assert retry_on(ValueError, wait=lambda attempt: attempt * 2).delay(3) == 6
+
+
+# -- scheduling and stopping (async; inline refuses to run a job later) ---
+
+@pytest.fixture(params=['memory', 'redis'])
+def async_app(request, make_config, redis_db):
+    return make_app(make_config, **{'immortus.queue_adapter': 'async',
+                                    'immortus.tracking_strategy': request.param,
+                                    'immortus.redis_url': REDIS_URL})
+
+
+def test_a_scheduled_job_waits_queued_then_runs(async_app):
+    before = time.time()
+    job_id = post(async_app, 'Returns', 'number', wait=0.6)
+    data = async_app.get(f'/immortus/verify/{job_id}').json
+    assert data['status'] == 'queued' and data['scheduled_at'].endswith('Z')
+    due = dt.datetime.fromisoformat(data['scheduled_at'].replace('Z', '+00:00')).timestamp()
+    assert 0.5 < due - before < 0.8
+    time.sleep(0.3)
+    assert async_app.get(f'/immortus/verify/{job_id}').json['status'] == 'queued'
+    data = ended(async_app, job_id)
+    assert data['status'] == 'finished' and data['result'] == 42
+    started = dt.datetime.fromisoformat(data['started_at'].replace('Z', '+00:00')).timestamp()
+    assert started >= due - 0.01
+
+
+def test_a_cancelled_scheduled_job_never_runs(async_app):
+    job_id = post(async_app, 'Never', wait=0.5)
+    res = async_app.post(f'/immortus/verify/{job_id}/cancel')
+    assert res.json == {'job_id': job_id, 'cancelled': True}
+    time.sleep(0.8)
+    data = async_app.get(f'/immortus/verify/{job_id}').json
+    assert data['status'] == 'failed' and data['exception']['type'] == 'Cancelled'
+    assert 'never' not in async_app.registry.runs
+
+
+def test_a_running_job_stops_at_its_next_progress(async_app):
+    job_id = post(async_app, 'Steps', 200)
+    wait_for(lambda: async_app.get(f'/immortus/verify/{job_id}').json['status'] == 'started',
+             message='started')
+    asked = time.monotonic()
+    res = async_app.post(f'/immortus/verify/{job_id}/cancel', status=202)
+    assert res.json == {'job_id': job_id, 'stopping': True}
+    data = ended(async_app, job_id)
+    assert time.monotonic() - asked < 0.05 + 0.05 + 0.5  # a step, an interval, slack
+    assert data['status'] == 'failed' and data['exception'] == {
+        'type': 'Cancelled', 'message': 'cancelled on request'}
+    async_app.post(f'/immortus/verify/{job_id}/cancel', status=409)
+
+
+def test_inline_refuses_a_job_due_later(make_config):
+    app = make_app(make_config, **{'immortus.queue_adapter': 'inline'})
+    with pytest.raises(NotImplementedError, match='use "async" or "rq"'):
+        Returns.set(wait=5).perform_later(app.registry, 'none')
+    assert Returns.set(wait=0).perform_later(app.registry, 'none').job_id
+
+
+def test_set_checks_its_options():
+    with pytest.raises(ValueError):
+        Returns.set(wait_until=dt.datetime(2030, 1, 1))  # naive
+    with pytest.raises(TypeError):
+        Returns.set(wait=1, wait_until=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    with pytest.raises(ValueError):
+        Returns.set(wait=-1)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    assert abs(Returns.set(wait_until=later).scheduled_at - later.timestamp()) < 1e-3
+    assert Returns.set(queue='reports').queue == 'reports'
+
+
+# -- the same through rq and immortus-worker (with rq's scheduler) ---------
+
+@pytest.mark.parametrize('strategy', ['rq', 'redis'])
+def test_rq_retries_schedules_and_results(make_rq_app, redis_db, processes, strategy):
+    app, ini = make_rq_app(**{'immortus.tracking_strategy': strategy})
+    processes.worker(ini, '--job-monitoring-interval', '1', '--lease-grace', '2')
+    flaky = create(app, 'Flaky', 2)['job_id']
+    failing = create(app, 'Flaky', 5)['job_id']
+    other = create(app, 'Flaky', 5, 'KeyError')['job_id']
+    scheduled = app.post_json('/create/Add', {'args': [20, 22], 'wait': 1.5}).json['job_id']
+    cancelled = app.post_json('/create/Add', {'args': [0, 0], 'wait': 1.0}).json['job_id']
+    assert verify(app, scheduled)['scheduled_at'].endswith('Z')
+    assert verify(app, scheduled)['status'] == 'queued'
+    assert app.post(f'/immortus/verify/{cancelled}/cancel').json['cancelled'] is True
+
+    seen = []
+
+    def follow():
+        data = verify(app, flaky)
+        if data['status'] == 'queued' and 'retry_at' in data:
+            seen.append((data['attempt'], data['last_error']))
+        return data['status'] in ENDED
+
+    wait_for(follow, timeout=30, interval=0.02, message='the flaky job')
+    data = verify(app, flaky)
+    assert data['status'] == 'finished' and data['result'] == {'runs': 3}
+    assert data['attempt'] == 3 and data['max_attempts'] == 3
+    assert sorted(set(seen)) == [(2, 'ValueError: run 1'), (3, 'ValueError: run 2')]
+    data = wait_for(lambda: (lambda d: d if d['status'] in ENDED else None)(
+        verify(app, failing)), timeout=30, message='the failing job')
+    assert data['status'] == 'failed' and data['error'] == 'ValueError: run 3'
+    assert data['attempt'] == 3
+    data = wait_for(lambda: (lambda d: d if d['status'] in ENDED else None)(
+        verify(app, other)), timeout=30, message='the other error')
+    assert data['status'] == 'failed' and data['exception']['type'] == 'KeyError'
+    assert data['attempt'] == 1
+    data = wait_for(lambda: (lambda d: d if d['status'] in ENDED else None)(
+        verify(app, scheduled)), timeout=30, message='the scheduled job')
+    assert data['status'] == 'finished' and data['result'] == 42
+    time.sleep(0.5)
+    assert verify(app, cancelled)['exception']['type'] == 'Cancelled'
+    ran = [j.decode() for j in redis_db.lrange(RAN, 0, -1)]
+    assert cancelled not in ran and ran.count(flaky) == 1
+
