@@ -4,7 +4,7 @@ import time
 
 from pyramid.config import Configurator
 
-from pyramid_immortus import Job, retry_on
+from pyramid_immortus import Job, retry_on, tracking_strategy
 from pyramid_immortus.catalog import get_catalog
 from pyramid_immortus.connection import get_redis
 
@@ -54,6 +54,14 @@ class Flaky(Job):
             raise {'ValueError': ValueError, 'KeyError': KeyError}[error](f'run {runs}')
         get_redis(self.registry).rpush(RAN, self.job_id)
         return {'runs': runs}
+
+
+@tracking_strategy('redis')
+class Pinned(Job):
+    """Tracked by the redis strategy whatever the default is."""
+
+    def perform(self):
+        get_redis(self.registry).rpush(RAN, self.job_id)
 
 
 def create(request):
@@ -110,4 +118,14 @@ def main(global_config, **settings):
     config.include('pyramid_immortus')
     config.add_immortus_jobs(routes)
     config.scan('tests.integration_app')
+    return config.make_wsgi_app()
+
+
+def forgetful(global_config, **settings):
+    """The same application without the ``Pinned`` job: a worker that does
+    not know a job class."""
+    config = Configurator(settings=settings)
+    config.include('pyramid_immortus')
+    for job_class in (Add, Slow, Steps, Fails, Flaky):
+        config.add_immortus_job(job_class)
     return config.make_wsgi_app()

@@ -203,3 +203,23 @@ def test_a_lease_that_ran_out_while_redis_was_down_is_not_held_against_the_job(
         report = strategy.report('a')
         assert (report['status'] == 'failed') is lost, report
         connection.delete('immortus:job:a')
+
+
+def test_the_rq_strategy_holds_no_lease_against_a_job_while_redis_restarted(
+        private_redis, redis_db):
+    import redis as redis_py
+    from datetime import datetime, timezone
+
+    from rq.utils import utcformat
+
+    for connection, lost in ((redis_py.Redis.from_url(private_redis.url), False),
+                             (redis_db, True)):
+        clock = Clock()
+        beat = datetime.fromtimestamp(clock.now, timezone.utc)
+        connection.hset('rq:job:beat', mapping={
+            'status': 'started', 'last_heartbeat': utcformat(beat),
+            'immortus:deadline': repr(clock.now + 30), 'immortus:class': 'Job'})
+        clock.now += 31
+        report = RQStrategy(connection, clock=clock).report('beat')
+        assert (report['status'] == 'failed') is lost, report
+        connection.delete('rq:job:beat')

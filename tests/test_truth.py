@@ -192,3 +192,19 @@ def test_a_job_that_ends_within_the_grace_keeps_its_end(tmp_path, serve, redis_d
     server.proc.wait(10)
     other = TestApp(get_app(ini))
     assert verify(other, job['job_id'])['status'] == 'finished'
+
+
+def test_a_class_the_worker_does_not_know_fails_in_the_jobs_own_strategy(
+        make_rq_app, redis_db, processes, tmp_path):
+    app, ini = make_rq_app()  # the default strategy is rq; Pinned's own is redis
+    job_id = create(app, 'Pinned')['job_id']
+    assert app.get(f'/immortus/verify/{job_id}/Pinned').json['status'] == 'queued'
+    worker_ini = write_ini(tmp_path / 'forgetful.ini',
+                           {'immortus.queue_adapter': 'rq', 'immortus.redis_url': REDIS_URL,
+                            'immortus.rq.queue': 'itest'},
+                           app='call:tests.integration_app:forgetful')
+    worker = processes.worker(worker_ini, '--burst')
+    assert worker.wait(60) == 0, open(worker.log_path).read()
+    data = app.get(f'/immortus/verify/{job_id}/Pinned').json
+    assert data['status'] == 'failed' and data['exception']['type'] == 'JobNotRegistered'
+    assert redis_db.lrange(RAN, 0, -1) == []
