@@ -4,7 +4,7 @@ import redis
 from webtest import TestApp
 
 from pyramid_immortus import Job
-from tests.conftest import REDIS_URL
+from tests.support import REDIS_URL
 
 
 class Noop(Job):

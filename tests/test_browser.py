@@ -2,7 +2,7 @@
 served by waitress on loopback (the embedded default: no Redis)."""
 import pytest
 
-from tests.conftest import write_ini
+from tests.support import write_ini
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ from pyramid.csrf import CookieCSRFStoragePolicy, get_csrf_token
 from webtest import TestApp
 
 from pyramid_immortus import Job
-from tests.conftest import wait_for
-from tests.test_rq import create, verify
+from tests.support import create, verify, wait_for
 
 
 class Gate(Job):

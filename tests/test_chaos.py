@@ -50,7 +50,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from tests.chaos_app import RAN, STARTS
-from tests.conftest import descendants, write_ini
+from tests.support import descendants, write_ini
 
 USERS = ('alice', 'bob')
 OTHER = {'alice': 'bob', 'bob': 'alice'}

@@ -16,7 +16,7 @@ from pyramid_immortus.interfaces import (
 from pyramid_immortus.strategies.memory import MemoryStrategy
 from tests.scanned import jobs
 from tests.scanned.strategies import SeedStyleStrategy
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 class Other(Job):

@@ -15,8 +15,7 @@ from pyramid.exceptions import ConfigurationError
 
 from pyramid_immortus.settings import parse_settings
 from pyramid_immortus.strategies.redis import RedisStrategy
-from tests.conftest import REDIS_URL, rq_settings, wait_for, write_ini
-from tests.test_events_js import start_gateway
+from tests.support import REDIS_URL, rq_settings, start_gateway, wait_for, write_ini
 
 
 class SSE:

@@ -3,12 +3,11 @@
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REDIS_URL, ROOT, unavailable, wait_for, write_ini
 from tests.services import missing_npm_packages
+from tests.support import REDIS_URL, ROOT, start_gateway, unavailable, write_ini
 
 JS_TESTS = os.path.join(ROOT, 'tests', 'js')
 
@@ -19,21 +18,6 @@ def app_settings(**extra):
     return {'immortus.queue_adapter': 'async', 'immortus.tracking_strategy': 'redis',
             'immortus.redis_url': REDIS_URL, 'immortus.progress_interval': '0',
             'immortus.async_workers': '4', **extra}
-
-
-def start_gateway(processes, ini, *options):
-    """``immortus-events ini --port 0``: ``(process, base URL)``."""
-    proc = processes.start(sys.executable, '-m', 'pyramid_immortus.events', ini,
-                           '--port', '0', *options, log_name='events')
-
-    def url():
-        for line in open(proc.log_path, encoding='utf-8', errors='replace'):
-            if line.startswith('immortus-events: serving'):
-                return line.rsplit(' ', 1)[1].strip()
-        assert proc.poll() is None, open(proc.log_path).read()
-        return None
-
-    return proc, wait_for(url, timeout=30, message='the events gateway')
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from webtest import TestApp
 from pyramid_immortus import Job, tracking_strategy
 from pyramid_immortus.catalog import find_tracking_strategy
 from pyramid_immortus.status import exception_info
-from tests.conftest import REDIS_URL, free_port
-from tests.test_security import ALICE, BOB, UNKNOWN, HeaderSecurityPolicy, Root
+from tests.support import ALICE, BOB, REDIS_URL, UNKNOWN, HeaderSecurityPolicy, Root, free_port
 
 
 class Gate(Job):
@@ -154,7 +153,7 @@ def status(app, job_id, headers=ALICE, suffix=''):
 
 
 def wait_started(app, job_id, suffix=''):
-    from tests.conftest import wait_for
+    from tests.support import wait_for
     wait_for(lambda: status(app, job_id, suffix=suffix) == 'started', message='started')
 
 
@@ -175,7 +174,7 @@ def test_cancel_with_another_class_is_404_and_the_victim_runs(app):
     assert app.get(f'/immortus/verify/{victim}/Invoice', headers=BOB).json == {
         'job_id': victim, 'completed': False}
     app.registry.gates['first'].set()
-    from tests.conftest import wait_for
+    from tests.support import wait_for
     wait_for(lambda: status(app, victim) == 'finished', message='the victim ran')
     assert app.registry.ran == [victim]
 
@@ -201,7 +200,7 @@ def test_uuid_owners_in_redis(make_config, redis_db):
     user = {'X-User': str(uuid.uuid4())}
     job_id = app.post('/start/victim', headers=user).json['job_id']
     assert redis_db.hget(f'immortus:job:{job_id}', 'owner') == user['X-User'].encode()
-    from tests.conftest import wait_for
+    from tests.support import wait_for
     wait_for(lambda: status(app, job_id, headers=user) == 'finished', message='finished')
     app.get(f'/immortus/verify/{job_id}', headers={'X-User': str(uuid.uuid4())}, status=404)
 
@@ -299,7 +298,7 @@ def test_the_cancel_check_can_be_turned_off(make_config):
 
 def test_an_exception_whose_str_raises_still_ends_the_job(app):
     job_id = app.post('/start/unspeakable', headers=ALICE).json['job_id']
-    from tests.conftest import wait_for
+    from tests.support import wait_for
     data = wait_for(lambda: (lambda d: d if d['status'] != 'queued' and d['status'] != 'started'
                              else None)(app.get(f'/immortus/verify/{job_id}',
                                                 headers=ALICE).json), message='ended')
@@ -431,7 +430,7 @@ def test_base_exceptions_under_inline_are_the_jobs_failure(make_config, caplog, 
 
 
 def test_base_exceptions_under_async_are_logged(app, caplog):
-    from tests.conftest import wait_for
+    from tests.support import wait_for
     with caplog.at_level(logging.ERROR):
         job_id = app.post('/start/values?arg=exit', headers=ALICE).json['job_id']
         wait_for(lambda: status(app, job_id) == 'failed', message='failed')
@@ -529,7 +528,7 @@ def test_meta_too_deep_for_json_fails_the_job(make_config, adapter):
     config.add_immortus_job(Deep)
     app = TestApp(config.make_wsgi_app())
     job_id = app.post('/start').json['job_id']
-    from tests.conftest import wait_for
+    from tests.support import wait_for
     data = wait_for(lambda: (lambda d: d if d['status'] in ('finished', 'failed') else None)(
         app.get(f'/immortus/verify/{job_id}').json), message='ended')
     assert data['status'] == 'failed' and data['exception']['type'] == 'TypeError'

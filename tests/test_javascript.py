@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT, unavailable
 from tests.services import missing_npm_packages
+from tests.support import ROOT, unavailable
 
 JS_TESTS = os.path.join(ROOT, 'tests', 'js')
 

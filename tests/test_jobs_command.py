@@ -11,9 +11,9 @@ from pyramid.config import Configurator
 
 from pyramid_immortus import Job
 from pyramid_immortus.scripts.jobs import main
-from tests.conftest import ROOT
+from tests.support import ROOT
 
-EXAMPLE_JOBS = ['FailingJob', 'GenerateInvoiceJob', 'QuickJob', 'SlowJob']
+EXAMPLE_JOBS = ['FailingJob', 'FlakyJob', 'GenerateInvoiceJob', 'QuickJob', 'SlowJob']
 
 
 def immortus_jobs(*args):
@@ -53,10 +53,12 @@ def test_the_development_ini_as_a_table(tmp_path):
     assert table['QuickJob'] == ['QuickJob', 'immortus_example.jobs.QuickJob', 'memory',
                                  'setting', 'default', '-']
     assert table['GenerateInvoiceJob'][2:4] == ['sqlite', 'inline']
+    assert table['FlakyJob'][5] == 'retry_on(ConnectionError, attempts=3, wait=2)'
     # the columns are aligned: every row's class starts where the header's does
     lines = done.stdout.splitlines()
     column = lines[0].index('Class')
-    assert all(line[column:].startswith('immortus_example.jobs.') for line in lines[2:6])
+    assert all(line[column:].startswith('immortus_example.jobs.')
+               for line in lines[2:2 + len(EXAMPLE_JOBS)])
     assert 'Queue adapter: async (pyramid_immortus.adapters.async_.AsyncAdapter)' in done.stdout
     assert 'Default strategy: memory (setting)' in done.stdout
     strategies = done.stdout.split('\n\n')[-1]
@@ -71,10 +73,10 @@ def test_the_example_ini_files_as_json():
     assert development.returncode == 0 and production.returncode == 0, production.stderr
     data = json.loads(production.stdout)
     assert [job['name'] for job in data['jobs']] == EXAMPLE_JOBS
-    assert data['jobs'][2] == {
+    assert data['jobs'][3] == {
         'name': 'QuickJob', 'class': 'immortus_example.jobs.QuickJob', 'strategy': 'redis',
         'strategy_from': 'setting', 'queue': 'immortus-example', 'retry': []}
-    assert data['jobs'][1]['strategy'] == 'sqlite' and data['jobs'][1]['strategy_from'] == 'inline'
+    assert data['jobs'][2]['strategy'] == 'sqlite' and data['jobs'][2]['strategy_from'] == 'inline'
     assert data['queue_adapter'] == {'name': 'rq',
                                      'class': 'pyramid_immortus.adapters.rq.RQAdapter'}
     assert data['default_strategy'] == {'name': 'redis', 'strategy_from': 'setting'}
@@ -90,7 +92,8 @@ def test_an_inferred_strategy_says_so(tmp_path):
     data = json.loads(done.stdout)
     assert data['default_strategy'] == {'name': 'rq', 'strategy_from': 'inferred'}
     assert {job['name']: (job['strategy'], job['strategy_from']) for job in data['jobs']} == {
-        'FailingJob': ('rq', 'inferred'), 'GenerateInvoiceJob': ('sqlite', 'inline'),
+        'FailingJob': ('rq', 'inferred'), 'FlakyJob': ('rq', 'inferred'),
+        'GenerateInvoiceJob': ('sqlite', 'inline'),
         'QuickJob': ('rq', 'inferred'), 'SlowJob': ('rq', 'inferred')}
 
 

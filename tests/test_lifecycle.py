@@ -9,9 +9,8 @@ import pytest
 from webtest import TestApp
 
 from pyramid_immortus import Job, retry_on
-from tests.conftest import REDIS_URL, wait_for
 from tests.integration_app import RAN
-from tests.test_rq import create, verify
+from tests.support import REDIS_URL, create, verify, wait_for
 
 ENDED = ('finished', 'failed')
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import REDIS_URL, ROOT, unavailable, wait_for, write_ini
+from tests.support import REDIS_URL, ROOT, unavailable, wait_for, write_ini
 
 PAGES = 200
 INTERVAL = 0.5

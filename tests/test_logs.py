@@ -4,9 +4,8 @@ import re
 
 import pytest
 
-from tests.conftest import wait_for
+from tests.support import create, verify, wait_for
 from tests.test_lifecycle import make_app, post
-from tests.test_rq import create, verify
 
 ID = r'[0-9a-f-]{36}'
 

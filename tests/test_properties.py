@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from webtest import TestApp
 
 from pyramid_immortus import Job
-from tests.conftest import REDIS_URL, empty_test_db
+from tests.support import REDIS_URL, empty_test_db
 
 
 class Known(Job):

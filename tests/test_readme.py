@@ -6,7 +6,7 @@ import time
 
 from webtest import TestApp
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def readme():

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from pyramid_immortus.catalog import get_catalog
-from tests.conftest import wait_for
 from tests.integration_app import RAN
+from tests.support import create, run_burst, verify, wait_for
 
 QUEUE = 'itest'
 
@@ -17,20 +17,6 @@ QUEUE = 'itest'
 @pytest.fixture
 def rq_app(redis_db, make_rq_app):
     return make_rq_app()
-
-
-def create(app, name, *args, status=200):
-    return app.post_json(f'/create/{name}', {'args': list(args)}, status=status).json
-
-
-def verify(app, job_id, status=200):
-    return app.get(f'/immortus/verify/{job_id}', status=status).json
-
-
-def run_burst(processes, ini, *options):
-    worker = processes.worker(ini, '--burst', *options)
-    assert worker.wait(60) == 0, open(worker.log_path).read()
-    return worker
 
 
 def test_job_runs_in_a_worker_and_verify_follows_it(rq_app, processes, redis_db):

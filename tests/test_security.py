@@ -1,44 +1,9 @@
 """Who may see or cancel a job: owners, permissions, anonymous callers."""
 import pytest
-from pyramid.authorization import ACLHelper, Allow, Authenticated
 from webtest import TestApp
 
 from pyramid_immortus import Job
-from tests.conftest import REDIS_URL
-
-
-class HeaderSecurityPolicy:
-    """The user is the X-User header; 'view-jobs' is granted to users in
-    X-Roles: viewer."""
-
-    def identity(self, request):
-        user = request.headers.get('X-User')
-        return {'userid': user, 'roles': request.headers.get('X-Roles', '').split(',')} if user else None
-
-    def authenticated_userid(self, request):
-        identity = request.identity
-        return identity['userid'] if identity else None
-
-    def permits(self, request, context, permission):
-        identity = request.identity
-        principals = ['system.Everyone']
-        if identity:
-            principals += [Authenticated, identity['userid']]
-            principals += [f'role:{r}' for r in identity['roles'] if r]
-        return ACLHelper().permits(context, principals, permission)
-
-    def remember(self, request, userid, **kw):
-        return []
-
-    def forget(self, request, **kw):
-        return []
-
-
-class Root:
-    __acl__ = [(Allow, 'role:viewer', 'view-jobs'), (Allow, Authenticated, 'create')]
-
-    def __init__(self, request):
-        pass
+from tests.support import ALICE, BOB, REDIS_URL, UNKNOWN, HeaderSecurityPolicy, Root
 
 
 class Noop(Job):
@@ -58,11 +23,6 @@ def make_app(make_config, **settings):
     config.add_view(create, route_name='create', renderer='immortus')
     config.add_immortus_job(Noop)
     return TestApp(config.make_wsgi_app())
-
-
-ALICE = {'X-User': 'alice'}
-BOB = {'X-User': 'bob'}
-UNKNOWN = {'status': 'unknown', 'error': 'unknown job'}
 
 
 def test_owner_only_hides_a_job_from_everyone_but_its_owner(make_config):

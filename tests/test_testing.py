@@ -31,7 +31,7 @@ from pyramid_immortus.testing import (
     perform_enqueued_jobs,
     performed_jobs,
 )
-from tests.conftest import REDIS_URL, ROOT
+from tests.support import REDIS_URL, ROOT
 
 TESTING = 'pyramid_immortus.testing'
 #: nothing listens there: a test that reaches Redis through it fails

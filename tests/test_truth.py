@@ -13,9 +13,8 @@ from rq import Queue
 from webtest import TestApp
 
 from pyramid.paster import get_app
-from tests.conftest import REDIS_URL, wait_for, write_ini
+from tests.support import REDIS_URL, create, verify, wait_for, write_ini
 from tests.integration_app import RAN
-from tests.test_rq import create, verify
 
 ENDED = ('finished', 'failed')
 

@@ -16,7 +16,15 @@ export interface CreatedJob {
   [field: string]: unknown;
 }
 
-/** What a verify view answers; extra fields come from the strategy's meta. */
+/** Plain JSON data: what a job's `result` (and its `meta`) may hold. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What a verify view answers; extra fields come from the strategy's meta.
+ * The built-in strategies send every field below except those marked as
+ * sometimes absent; a strategy or verify route of your own sends what it
+ * chooses, so every field but `job_id` and `completed` is optional.
+ */
 export interface VerifyAnswer {
   job_id: string;
   completed: boolean;
@@ -29,6 +37,22 @@ export interface VerifyAnswer {
   enqueued_at?: string | null;
   started_at?: string | null;
   ended_at?: string | null;
+  /**
+   * What `perform` returned, once the job finished (`status: "finished"`):
+   * JSON data, `null` when it returned `None`.  Absent before the end and
+   * for a failed job.
+   */
+  result?: JsonValue;
+  /** The run under way or next, from 1 (built-in strategies: always). */
+  attempt?: number;
+  /** The most runs the job's `retry_on` policies allow; 1 without (built-in strategies: always). */
+  max_attempts?: number;
+  /** Between two runs of a `retry_on` job (`status: "queued"`): when the next run is due (ISO 8601 UTC). */
+  retry_at?: string;
+  /** Once a run failed and was retried: `"Type: message"` of its error. */
+  last_error?: string;
+  /** A job enqueued with `Job.set(wait=...)`: when it is due (ISO 8601 UTC); kept after it started. */
+  scheduled_at?: string;
   [field: string]: unknown;
 }
 

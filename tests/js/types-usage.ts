@@ -1,5 +1,5 @@
 // Type-checked by types.test.js: the declarations describe the real API.
-import Immortus, { verify, type VerifyAnswer, type JobState, type Rejection } from '../../pyramid_immortus/static/immortus';
+import Immortus, { verify, type VerifyAnswer, type JobState, type Rejection, type JsonValue } from '../../pyramid_immortus/static/immortus';
 
 const controller = new AbortController();
 const promise = Immortus.create('/jobs', { data: { id: 1 }, csrfToken: 't' })
@@ -29,3 +29,21 @@ many.then((all) => Object.keys(all.jobs).length, undefined, (entry) => entry.job
 Immortus.cancel({ job_id: 'a' }, { csrfToken: 't' }).then((answer) => answer.cancelled || answer.stopping);
 Immortus.cancel({ job_id: 'a' }, { verifyPath: 'https://jobs.example/v', csrfToken: 't', csrfCrossOrigin: true })
   .then(undefined, (why: Rejection) => (typeof why.status === 'number' ? why.status : why.error));
+
+// A job's whole life: its result, its attempts, its due time.
+Immortus.verify({ job_id: 'r' }).then(
+  (done) => {
+    const result: JsonValue | undefined = done.result;
+    const rows: number = done.result !== null && typeof done.result === 'object' && !Array.isArray(done.result)
+      && typeof done.result.rows === 'number' ? done.result.rows : 0;
+    return { result, rows, attempts: `${done.attempt ?? 1} of ${done.max_attempts ?? 1}` };
+  },
+  (failed: VerifyAnswer) => failed.last_error,
+  (waiting) => {
+    const due: string | undefined = waiting.retry_at ?? waiting.scheduled_at;
+    const runs: number | undefined = waiting.attempt;
+    const error: string | undefined = waiting.last_error;
+    return due !== undefined && runs !== undefined && error !== undefined ? new Date(due) : null;
+  });
+const json: JsonValue = { a: [1, 'two', null, true, { b: 3.5 }] };
+void json;

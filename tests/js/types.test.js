@@ -24,3 +24,23 @@ test('a misuse is a type error', () => {
     '--moduleResolution', 'bundler', '--module', 'esnext', file], { encoding: 'utf8' }));
   fs.rmSync(dir, { recursive: true });
 });
+
+test('a result is JSON data, not any', () => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'immortus-types-'));
+  const file = path.join(dir, 'result.ts');
+  const decl = path.join(__dirname, '..', '..', 'pyramid_immortus', 'static', 'immortus');
+  fs.writeFileSync(file, `import Immortus from '${decl}';\n` +
+    `Immortus.verify({ job_id: 'x' }).then((done) => { const text: string = done.result; return text; });\n`);
+  const tsc = path.join(__dirname, 'node_modules', 'typescript', 'bin', 'tsc');
+  let output = '';
+  try {
+    execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--moduleResolution', 'bundler',
+      '--module', 'esnext', file], { encoding: 'utf8' });
+  } catch (error) {
+    output = error.stdout;
+  }
+  fs.rmSync(dir, { recursive: true });
+  assert.match(output, /error TS2322: Type 'JsonValue \| undefined' is not assignable to type 'string'/);
+});
