@@ -47,6 +47,7 @@ testing_extras = [
     *events_extras,
     'ruff',
     'mypy',
+    'nox',
 ]
 
 setup(

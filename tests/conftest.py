@@ -1,16 +1,119 @@
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
+"""Fixtures of the test suite, and the markers each test gets.
+
+Helpers (``wait_for``, ``write_ini``, ``Processes``, ``REDIS_URL``...) live
+in ``tests/support.py``: import them from there.
+"""
+import fnmatch
+import warnings
 
 import pytest
-import redis
 from pyramid.config import Configurator
 from pyramid.paster import get_app
 from webtest import TestApp
 
+# The helpers are imported from tests.support; the names test modules used
+# to import from here (``from tests.conftest import wait_for``) still work,
+# but new code imports them from tests.support.
+from tests.support import (  # noqa: F401
+    IN_CI,
+    REDIS_URL,
+    ROOT,
+    PrivateRedis,
+    Processes,
+    descendants,
+    empty_test_db,
+    free_port,
+    mark_test_db,
+    rq_settings,
+    start_server,
+    unavailable,
+    wait_for,
+    write_ini,
+)
+
+# -- markers ------------------------------------------------------------------
+
+#: A test that uses one of these fixtures (directly or through another
+#: fixture) gets the marker.  The markers are declared in pyproject.toml.
+FIXTURE_MARKERS = {
+    'redis': {'redis_db', 'private_redis', 'make_rq_app'},
+    'workers': {'processes', 'serve'},
+    'browser': {'chromium'},
+}
+
+#: Markers that the fixtures cannot tell, by node id (relative to the
+#: rootdir): ``path::name`` is the test and all its parametrizations,
+#: ``path::name[id]`` one of them, ``path::*[id]`` each test of the module
+#: with that id.  ``slow``: 3 s or more on the project's 2-core machine
+#: (``python -m pytest --durations=0``; setup, call and teardown together).
+NODE_MARKERS = {
+    'redis': [
+        'tests/test_properties.py::*[rq]',  # its module fixture empties the test db
+        'tests/test_example.py::*[production.ini]',  # asks for redis_db at run time
+    ],
+    'slow': [
+        'tests/test_chaos.py::test_chaos_jobs_survive_killed_workers_redis_and_web_restarts',
+        'tests/test_events.py::test_a_client_that_stops_reading_costs_bounded_memory_and_delays_nobody',
+        'tests/test_events_js.py::test_node_against_the_gateway',
+        'tests/test_example.py::test_every_button_runs_its_job_to_the_end',
+        'tests/test_hostile.py::test_a_shutdown_is_bounded_even_when_the_store_hangs',
+        'tests/test_javascript.py::test_node[aplus.test.js]',
+        'tests/test_javascript.py::test_node[client.test.js]',
+        'tests/test_javascript.py::test_node[types.test.js]',
+        'tests/test_load_faults.py::test_200_pages_polling_for_20_seconds',
+        'tests/test_load_faults.py::test_redis_restarted_while_a_page_polls',
+        'tests/test_redis_strategy.py::test_progress_extends_the_life_of_a_live_job',
+        'tests/test_rq.py::test_killed_worker_host_reports_failed',
+        'tests/test_rq.py::test_second_sigint_stops_at_once',
+        'tests/test_truth.py::test_cancels_racing_a_worker_never_change_an_end',
+    ],
+}
+
+
+def _node_pattern(entry):
+    """The fnmatch pattern of a ``NODE_MARKERS`` entry: ``*`` is a wildcard,
+    brackets are themselves."""
+    return ''.join({'[': '[[]', ']': '[]]'}.get(c, c) for c in entry)
+
+
+def _matches(nodeid, entry):
+    name = nodeid.split('[', 1)[0]
+    if '[' not in entry:
+        return name == entry
+    return fnmatch.fnmatchcase(nodeid, _node_pattern(entry))
+
+
+def pytest_collection_modifyitems(config, items):
+    used = set()
+    for item in items:
+        names = set(getattr(item, 'fixturenames', ()))
+        for marker, fixtures in FIXTURE_MARKERS.items():
+            if names & fixtures:
+                item.add_marker(marker)
+        for marker, entries in NODE_MARKERS.items():
+            for entry in entries:
+                if _matches(item.nodeid, entry):
+                    item.add_marker(marker)
+                    used.add(entry)
+    # an entry of a module that was collected whole but that names no test in
+    # it is out of date (a test renamed): say so
+    if any('::' in arg for arg in config.args):
+        return
+    modules = {item.nodeid.split('::', 1)[0] for item in items}
+    for entries in NODE_MARKERS.values():
+        for entry in entries:
+            if entry not in used and entry.split('::', 1)[0] in modules:
+                warnings.warn(pytest.PytestWarning(
+                    f'tests/conftest.py: NODE_MARKERS names no collected test: {entry}'),
+                    stacklevel=2)
+
+
+def pytest_sessionfinish(session):
+    # the test database holds what the tests wrote: say it is the suite's
+    mark_test_db()
+
+
+# -- fixtures -----------------------------------------------------------------
 
 @pytest.fixture
 def make_config():
@@ -25,115 +128,14 @@ def make_config():
     return make
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REDIS_URL = os.environ.get('IMMORTUS_TEST_REDIS_URL', 'redis://127.0.0.1:6379/13')
-IN_CI = os.environ.get('CI', '').lower() == 'true'
-
-
-def unavailable(reason):
-    """Fail under CI (where everything must be installed), skip elsewhere."""
-    if IN_CI:
-        pytest.fail(f'{reason} (CI=true: nothing may be skipped)')
-    pytest.skip(reason)
-
-
-def empty_test_db():
-    """A client on the test database, emptied; fails (CI) or skips when
-    Redis cannot be reached."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        unavailable(f'Redis is not reachable at {REDIS_URL}: {exc}')
-    client.flushdb()
-    return client
-
-
 @pytest.fixture
 def redis_db():
-    """A client on the test database, emptied before each test."""
+    """A client on the test database (``REDIS_URL``), emptied before each
+    test; a database holding keys the suite did not write is refused."""
     client = empty_test_db()
     yield client
+    mark_test_db(client)
     client.close()
-
-
-def write_ini(path, settings, app='call:tests.integration_app:main'):
-    """Write a PasteDeploy .ini for the integration app with ``settings``."""
-    lines = ['[app:main]', f'use = {app}']
-    lines += [f'{key} = {value}' for key, value in settings.items()]
-    lines += ['', '[loggers]', 'keys = root', '', '[handlers]', 'keys = console',
-              '', '[formatters]', 'keys = generic', '', '[logger_root]',
-              'level = INFO', 'handlers = console', '', '[handler_console]',
-              'class = StreamHandler', 'args = (sys.stderr,)', 'level = NOTSET',
-              'formatter = generic', '', '[formatter_generic]',
-              'format = %(asctime)s %(levelname)-5.5s [%(name)s] %(message)s', '']
-    path.write_text('\n'.join(lines))
-    return str(path)
-
-
-class Processes:
-    """Starts subprocesses in their own sessions and stops each by its pid
-    (its whole process group, so an rq work horse goes with its worker)."""
-
-    def __init__(self, tmp_path):
-        self.tmp_path = tmp_path
-        self.started = []
-
-    def start(self, *args, log_name='proc'):
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-        log = open(self.tmp_path / f'{log_name}-{len(self.started)}.log', 'wb')
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        proc.log_path = log.name
-        self.started.append(proc)
-        return proc
-
-    def worker(self, ini, *options):
-        return self.start(sys.executable, '-m', 'pyramid_immortus.worker', ini,
-                          *options, log_name='worker')
-
-    def kill(self, proc, sig=signal.SIGKILL):
-        """Send ``sig`` to ``proc`` and every process below it (an rq work
-        horse runs in a process group of its own)."""
-        for pid in [proc.pid] + descendants(proc.pid):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-
-    def stop_all(self):
-        for proc in self.started:
-            if proc.poll() is None:
-                children = descendants(proc.pid)
-                self.kill(proc, signal.SIGTERM)
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.kill(proc)
-                    proc.wait(5)
-                for pid in children:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-
-
-def descendants(pid):
-    """The pids below ``pid``, from /proc."""
-    found = []
-    try:
-        tasks = os.listdir(f'/proc/{pid}/task')
-    except FileNotFoundError:
-        return found
-    for tid in tasks:
-        try:
-            with open(f'/proc/{pid}/task/{tid}/children') as f:
-                children = [int(c) for c in f.read().split()]
-        except FileNotFoundError:
-            continue
-        for child in children:
-            found += [child] + descendants(child)
-    return found
 
 
 @pytest.fixture
@@ -143,43 +145,12 @@ def processes(tmp_path):
     procs.stop_all()
 
 
-def wait_for(predicate, timeout=15, interval=0.05, message='condition'):
-    """Poll ``predicate`` until it returns a true value; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f'timed out after {timeout}s waiting for {message}')
-        time.sleep(interval)
-
-
-class Served:
-    """An app served by ``tests.serve`` in a subprocess."""
-
-    def __init__(self, proc, port):
-        self.proc = proc
-        self.port = port
-        self.url = f'http://127.0.0.1:{port}'
-
-
 @pytest.fixture
 def serve(processes):
     """Serve a .ini's app with waitress on a port from the OS."""
 
     def start(ini):
-        proc = processes.start(sys.executable, '-m', 'tests.serve', ini, log_name='server')
-        log = proc.log_path
-
-        def port():
-            for line in open(log, encoding='utf-8', errors='replace'):
-                if line.startswith('PORT '):
-                    return int(line.split()[1])
-            assert proc.poll() is None, open(log).read()
-            return None
-
-        return Served(proc, wait_for(port, timeout=30, message='the server'))
+        return start_server(processes, ini)
 
     return start
 
@@ -200,54 +171,15 @@ def chromium(tmp_path_factory):
     browser.stop()
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def private_redis(processes, tmp_path):
     """A redis-server of this test's own, on a port from the OS, that keeps
     its data across a restart (append-only file)."""
-    port = free_port()
-    args = ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
-            '--appendonly', 'yes', '--dir', str(tmp_path)]
+    server = PrivateRedis(processes, tmp_path)
     try:
-        server = processes.start(*args, log_name='redis')
+        return server.start()
     except FileNotFoundError:
         unavailable('redis-server is not installed')
-    client = redis.Redis(port=port)
-    wait_for(lambda: _pings(client), message='redis-server')
-
-    class Server:
-        url = f'redis://127.0.0.1:{port}/0'
-
-        def stop(self):
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-
-        def start(self):
-            self.proc = processes.start(*args, log_name='redis')
-            wait_for(lambda: _pings(client), message='redis-server')
-
-    instance = Server()
-    instance.proc = server
-    instance.client = client
-    return instance
-
-
-def _pings(client):
-    try:
-        return client.ping()
-    except redis.exceptions.ConnectionError:
-        return False
-
-
-def rq_settings(url=REDIS_URL, **extra):
-    """Settings of the integration app on the rq adapter and test queue."""
-    return {'immortus.queue_adapter': 'rq', 'immortus.redis_url': url,
-            'immortus.rq.queue': 'itest', **extra}
 
 
 @pytest.fixture
