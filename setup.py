@@ -13,15 +13,8 @@ requires = [
     'pyramid>=2.0',
     'zope.interface',
     'venusian>=3.0',
-    'redis>=5.0',
+    'redis>=5.0.1',
     'rq>=3.0,<4',
-]
-
-#: the events gateway (immortus-events): an asyncio server of Server-Sent Events
-events_extras = [
-    'uvicorn>=0.30',
-    'uvloop>=0.19; sys_platform != "win32"',
-    'httptools>=0.6',
 ]
 
 #: the events gateway (immortus-events): an asyncio server of Server-Sent Events
@@ -43,7 +36,6 @@ testing_extras = [
     'transaction',
     'hypothesis',
     'playwright',
-    *events_extras,
     *events_extras,
     'ruff',
     'mypy',
@@ -74,13 +66,11 @@ setup(
         'testing': testing_extras,
         'example': example_extras,
         'events': events_extras,
-        'events': events_extras,
     },
     entry_points={
         'console_scripts': [
             'immortus-worker = pyramid_immortus.worker:main',
             'immortus-jobs = pyramid_immortus.scripts.jobs:main',
-            'immortus-events = pyramid_immortus.events:main',
             'immortus-events = pyramid_immortus.events:main',
         ],
     },
