@@ -94,9 +94,27 @@ def progress_info(current, total=None, message=None):
     }
 
 
+#: How deeply JSON data may nest (every Python parses it back).
+MAX_DEPTH = 100
+
+
+def too_deep(value, limit=MAX_DEPTH):
+    """Whether lists and dicts nest in ``value`` more than ``limit`` deep."""
+    level = [value]
+    for _ in range(limit + 1):
+        level = [item for node in level if isinstance(node, (list, tuple, dict))
+                 for item in (node.values() if isinstance(node, dict) else node)]
+        if not level:
+            return False
+    return True
+
+
 def json_value(value, name):
     """``value`` as plain JSON data (what every strategy stores and every
     page receives), or ``TypeError`` naming ``name``."""
+    if too_deep(value):
+        raise TypeError(f'{name} must be plain JSON data: it nests more than '
+                        f'{MAX_DEPTH} deep')
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError, RecursionError) as exc:

@@ -75,6 +75,9 @@ def empty_test_db(url=REDIS_URL):
             f'keys are only what an interrupted test run left, empty it yourself '
             f'(redis-cli -u {url} flushdb).', pytrace=False)
     _claimed.add(url)
+    # marked at once, so that a run killed in the middle of a test leaves a
+    # database the next run may empty
+    client.set(OWNED_KEY, 'the pyramid_immortus test suite empties this database')
     return client
 
 

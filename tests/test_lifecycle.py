@@ -6,68 +6,13 @@ import logging
 import time
 
 import pytest
-from webtest import TestApp
 
-from pyramid_immortus import Job, retry_on
+from pyramid_immortus import retry_on
 from tests.integration_app import RAN
+from tests.lifecycle_app import Flaky, Returns, make_app, post
 from tests.support import REDIS_URL, create, verify, wait_for
 
 ENDED = ('finished', 'failed')
-
-
-class Returns(Job):
-    def perform(self, kind):
-        return {'dict': {'total': 3, 'lines': ['a', 'b']}, 'none': None,
-                'set': {1, 2}, 'big': 'x' * 70000, 'number': 42}[kind]
-
-
-@retry_on(KeyError, attempts=2)
-@retry_on(ValueError, attempts=3, wait=(0.2, 0.4))
-class Flaky(Job):
-    """Fails on its first ``failures`` runs with ``error``, then returns."""
-
-    def perform(self, failures, error='ValueError'):
-        runs = self.registry.runs[self.job_id] = self.registry.runs.get(self.job_id, 0) + 1
-        if runs <= failures:
-            raise {'ValueError': ValueError, 'KeyError': KeyError,
-                   'TypeError': TypeError}[error](f'run {runs}')
-        return {'runs': runs}
-
-
-class Steps(Job):
-    """Reports progress until it has done ``steps`` steps or is stopped."""
-
-    def perform(self, steps):
-        for step in range(steps):
-            self.progress(step, steps)
-            time.sleep(0.05)
-        return 'done'
-
-
-class Never(Job):
-    def perform(self):
-        self.registry.runs['never'] = 1
-
-
-def start(request):
-    body = request.json_body
-    job_class = {'Returns': Returns, 'Flaky': Flaky, 'Steps': Steps,
-                 'Never': Never}[request.matchdict['name']]
-    if 'wait' in body:
-        job_class = job_class.set(wait=body['wait'])
-    return job_class.perform_later(request, *body.get('args', []))
-
-
-def make_app(make_config, **settings):
-    config = make_config({'immortus.progress_interval': '0.05', **settings})
-    config.registry.runs = {}
-    config.add_route('start', '/start/{name}', request_method='POST')
-    config.add_view(start, route_name='start', renderer='immortus')
-    for job_class in (Returns, Flaky, Steps, Never):
-        config.add_immortus_job(job_class)
-    app = TestApp(config.make_wsgi_app())
-    app.registry = config.registry
-    return app
 
 
 ADAPTERS_AND_STRATEGIES = [('inline', 'memory'), ('inline', 'redis'),
@@ -80,10 +25,6 @@ def app(request, make_config, redis_db):
     return make_app(make_config, **{'immortus.queue_adapter': adapter,
                                     'immortus.tracking_strategy': strategy,
                                     'immortus.redis_url': REDIS_URL})
-
-
-def post(app, name, *args, **body):
-    return app.post_json(f'/start/{name}', {'args': list(args), **body}).json['job_id']
 
 
 def ended(app, job_id, timeout=15):

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
+from tests.lifecycle_app import make_app, post
 from tests.support import create, verify, wait_for
-from tests.test_lifecycle import make_app, post
 
 ID = r'[0-9a-f-]{36}'
 

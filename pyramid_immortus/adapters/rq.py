@@ -102,19 +102,24 @@ class ImmortusRQJob(RQJob):
         for strategy in self.tracking_strategies():
             notify(strategy, 'job_heartbeat', self.id, deadline)
 
-    # rq itself publishes nothing: each state it records for a job of ours
-    # is published on the job's channel, in the same pipeline, for the
-    # events gateway (pyramid_immortus.events).
+    # rq itself publishes nothing: each state it records for a job that the
+    # rq strategy tracks is published on the job's channel, in the same
+    # pipeline, for the events gateway (pyramid_immortus.events); other
+    # strategies publish their own changes.
     def prepare_for_execution(self, worker_name, pipeline):
         super().prepare_for_execution(worker_name, pipeline)
-        if self.immortus_class is not None:
+        if self._publishes_for_rq():
             publish_change(pipeline, self.id, STARTED)
 
     def set_status(self, status, pipeline=None):
         super().set_status(status, pipeline=pipeline)
-        if self.immortus_class is not None:
+        if self._publishes_for_rq():
             publish_change(pipeline if pipeline is not None else self.connection, self.id,
                            RQ_STATES.get(str(getattr(status, 'value', status)), None))
+
+    def _publishes_for_rq(self):
+        return any(getattr(strategy, 'needs_rq_adapter', False)
+                   for strategy in self.tracking_strategies())
 
     def tracking_strategies(self):
         """The strategy of this job's class; for a class this worker does
