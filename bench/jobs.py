@@ -117,7 +117,7 @@ def main():
             path = os.path.join(ROOT, 'bench', f'.jobs-{variant}.ini')
             if os.path.exists(path):
                 os.unlink(path)
-    medians = {v: [statistics.median(c) for c in zip(*samples[v])] for v in variants}
+    medians = {v: [statistics.median(c) for c in zip(*samples[v], strict=True)] for v in variants}
     plain_rate, plain_enqueue = medians['plain']
     print(f'{args.jobs} trivial jobs per variant, one forking worker, median of '
           f'{args.rounds} rounds; {time.strftime("%Y-%m-%d")}')

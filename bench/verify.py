@@ -125,7 +125,7 @@ def main():
                 samples[label].append((rps, p50, p99, errors, per_request))
         results = []
         for label, _ in rows:
-            columns = list(zip(*samples[label]))
+            columns = list(zip(*samples[label], strict=True))
             results.append((label, statistics.median(columns[0]), statistics.median(columns[1]),
                             statistics.median(columns[2]), sum(columns[3]),
                             statistics.median(columns[4])))

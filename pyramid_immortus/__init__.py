@@ -6,18 +6,28 @@ client and the directives ``add_immortus_jobs``, ``add_immortus_job``,
 ``add_tracking_strategy`` and ``add_queue_adapter``.
 """
 
+from .adapters.async_ import AsyncAdapter
 from .adapters.inline import InlineAdapter
 from .adapters.rq import RQAdapter
-from .adapters.async_ import AsyncAdapter
 from .catalog import JobCatalog, find_tracking_strategy
 from .config import (
-    add_immortus_job, add_immortus_jobs, add_queue_adapter,
-    add_tracking_strategy, setup,
+    add_immortus_job,
+    add_immortus_jobs,
+    add_queue_adapter,
+    add_tracking_strategy,
+    setup,
 )
 from .decorators import strategy_config, tracking_strategy
 from .exceptions import (
-    BackendUnavailable, Cancelled, CannotCancel, CapacityExceeded, EnqueueFailed,
-    JobAlreadyEnded, JobNotRegistered, Shutdown, UnknownJob,
+    BackendUnavailable,
+    Cancelled,
+    CannotCancel,
+    CapacityExceeded,
+    EnqueueFailed,
+    JobAlreadyEnded,
+    JobNotRegistered,
+    Shutdown,
+    UnknownJob,
 )
 from .interfaces import IJobCatalog
 from .job import ConfiguredJob, Job
@@ -37,7 +47,7 @@ __all__ = [
     'Job', 'ConfiguredJob', 'retry_on', 'tracking_strategy', 'strategy_config', 'render_immortus',
     'find_tracking_strategy', 'UnknownJob', 'BackendUnavailable',
     'JobAlreadyEnded', 'JobNotRegistered', 'Cancelled', 'CannotCancel',
-    'CapacityExceeded', 'EnqueueFailed', 'Shutdown', 'get_settings', 'ImmortusSettings',
+    'CapacityExceeded', 'EnqueueFailed', 'Shutdown', 'SETTINGS_PREFIX', 'get_settings', 'ImmortusSettings',
     'STATIC_PATH', 'includeme',
 ]
 
@@ -56,8 +66,14 @@ def includeme(config):
     from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, URLDecodeError
 
     from .views import (
-        RawPathPrefix, bad_csrf_view, cancel_view, enqueue_error_view,
-        forbidden_view, not_found_view, url_decode_error_view, verify_batch_view,
+        RawPathPrefix,
+        bad_csrf_view,
+        cancel_view,
+        enqueue_error_view,
+        forbidden_view,
+        not_found_view,
+        url_decode_error_view,
+        verify_batch_view,
         verify_view,
     )
 

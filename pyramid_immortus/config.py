@@ -4,16 +4,14 @@ import inspect
 from typing import Any
 
 from pyramid.config import Configurator
-
-from pyramid.exceptions import ConfigurationError
 from pyramid.config.actions import action_method
+from pyramid.exceptions import ConfigurationError
 from pyramid.interfaces import PHASE1_CONFIG
 from pyramid.path import DottedNameResolver
 
 from .catalog import get_catalog, get_queue_adapter, strategy_name_for
 from .connection import register_redis
-from .interfaces import IJobTrackingStrategy, IQueueAdapter
-from .interfaces import IImmortusSettings
+from .interfaces import IImmortusSettings, IJobTrackingStrategy, IQueueAdapter
 from .routes import CANCEL_ROUTE, VERIFY_BATCH_ROUTE, VERIFY_CLASS_ROUTE, VERIFY_ROUTE
 from .settings import SETTINGS_PREFIX, get_settings, parse_settings
 

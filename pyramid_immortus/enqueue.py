@@ -5,8 +5,8 @@ import logging
 
 from . import logs
 from .callbacks import notify
-from .connection import UNAVAILABLE
 from .catalog import get_queue_adapter
+from .connection import UNAVAILABLE
 from .exceptions import BackendUnavailable, EnqueueFailed
 from .renderers import job_payload, set_json
 from .settings import get_settings

@@ -6,9 +6,8 @@ import logging
 import threading
 import time
 import uuid
-from time import monotonic
-
 from collections.abc import Iterable, Mapping
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import venusian
@@ -24,10 +23,9 @@ from .settings import get_settings
 from .status import dumps, error_string, exception_info, finite_number, isoformat, json_value
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
-
     from pyramid.registry import Registry
     from pyramid.request import Request
+    from typing_extensions import Self
 
 log = logging.getLogger(__name__)
 

@@ -180,6 +180,10 @@ SETTINGS = (
 )
 
 
+#: ``{name: (converter, default)}`` of :data:`SETTINGS`.
+CONVERTERS = {name: (convert, default) for name, convert, default in SETTINGS}
+
+
 @dataclass(frozen=True)
 class ImmortusSettings:
     """The parsed ``immortus.*`` settings of an application (``rq.queue``
@@ -220,11 +224,7 @@ class ImmortusSettings:
 def parse_setting(settings, name):
     """Parse one ``immortus.<name>`` setting of ``settings`` (a mapping of
     raw values), or raise :class:`ConfigurationError` naming it."""
-    for known, convert, default in SETTINGS:
-        if known == name:
-            break
-    else:
-        raise KeyError(name)
+    convert, default = CONVERTERS[name]
     key = SETTINGS_PREFIX + name
     raw = settings.get(key, default)
     try:

@@ -13,7 +13,11 @@ from . import logs
 from .callbacks import notify
 from .catalog import find_tracking_strategy, get_catalog, get_queue_adapter
 from .exceptions import (
-    BackendUnavailable, Cancelled, CannotCancel, JobAlreadyEnded, UnknownJob,
+    BackendUnavailable,
+    Cancelled,
+    CannotCancel,
+    JobAlreadyEnded,
+    UnknownJob,
 )
 from .renderers import json_response
 from .settings import get_settings

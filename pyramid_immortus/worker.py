@@ -29,7 +29,6 @@ from .exceptions import Cancelled, failure
 from .settings import get_settings
 from .strategies.rq import RQ_LEASE_GRACE
 
-
 #: Linux's ``prctl`` option: the signal a process gets when its parent dies.
 PR_SET_PDEATHSIG = 1
 

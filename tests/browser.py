@@ -38,11 +38,11 @@ class Chromium:
              'about:blank'],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 30
-        while not os.path.exists(port_file) or not open(port_file).read().strip():
+        while not os.path.exists(port_file) or not read_text(port_file).strip():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError('chromium did not start')
             time.sleep(0.05)
-        port = int(open(port_file).read().split()[0])
+        port = int(read_text(port_file).split()[0])
         self.playwright = sync_playwright().start()
         self.browser = self.playwright.chromium.connect_over_cdp(f'http://127.0.0.1:{port}')
         return self
@@ -65,3 +65,9 @@ class Chromium:
                 except subprocess.TimeoutExpired:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                     self.proc.wait(5)
+
+
+def read_text(path):
+    """The text of a file, closed again."""
+    with open(path) as f:
+        return f.read()

@@ -530,7 +530,8 @@ def why_quit(log_path):
     """Why a worker stopped: the exception after rq's last "quitting" line,
     else the log's last exception (the log holds its horses' too)."""
     try:
-        lines = open(log_path, encoding='utf-8', errors='replace').read().splitlines()
+        with open(log_path, encoding='utf-8', errors='replace') as f:
+            lines = f.read().splitlines()
     except OSError:
         return ''
     quits = [n for n, line in enumerate(lines) if 'quitting' in line]

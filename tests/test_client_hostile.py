@@ -7,8 +7,8 @@ origins): ``page`` serves the page, ``other`` is the other origin."""
 import pytest
 
 import pyramid_immortus
-
-from tests.js_hostile_app import Site, page as html_page
+from tests.js_hostile_app import Site
+from tests.js_hostile_app import page as html_page
 
 
 @pytest.fixture

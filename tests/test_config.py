@@ -6,12 +6,16 @@ from pyramid.exceptions import ConfigurationConflictError, ConfigurationError
 from zope.interface.verify import verifyObject
 
 from pyramid_immortus import Job, find_tracking_strategy
-from pyramid_immortus.adapters.inline import InlineAdapter
 from pyramid_immortus.adapters.async_ import AsyncAdapter
+from pyramid_immortus.adapters.inline import InlineAdapter
 from pyramid_immortus.catalog import get_catalog, get_queue_adapter
 from pyramid_immortus.interfaces import (
-    ICancellableQueueAdapter, IJobCatalog, IJobTrackingStrategy, IQueueAdapter,
-    IStatusReport, ITrackingCallbacks,
+    ICancellableQueueAdapter,
+    IJobCatalog,
+    IJobTrackingStrategy,
+    IQueueAdapter,
+    IStatusReport,
+    ITrackingCallbacks,
 )
 from pyramid_immortus.strategies.memory import MemoryStrategy
 from tests.scanned import jobs

@@ -16,7 +16,8 @@ FINAL = {'quick': 'finished', 'slow': 'finished', 'scheduled': 'finished', 'fail
 
 
 def copy_ini(name, tmp_path, **replace):
-    text = open(os.path.join(EXAMPLE, name)).read()
+    with open(os.path.join(EXAMPLE, name)) as f:
+        text = f.read()
     for key, value in replace.items():
         text = re.sub(rf'^{re.escape(key)} = .*$', f'{key} = {value}', text, flags=re.M)
     path = tmp_path / name

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from tests.lifecycle_app import make_app, post
-from tests.support import create, verify, wait_for
+from tests.support import create, read_log, verify, wait_for
 
 ID = r'[0-9a-f-]{36}'
 
@@ -63,7 +63,7 @@ def test_the_workers_lines(make_rq_app, redis_db, processes):
     worker = processes.worker(ini, '--burst')
     assert worker.wait(60) == 0
     assert verify(app, job_id)['status'] == 'finished'
-    log = open(worker.log_path).read()
+    log = read_log(worker)
     assert f'Performing Add (Job ID: {job_id}) from RQ(itest) with arguments: 2, 3' in log
     assert re.search(rf'Performed Add \(Job ID: {job_id}\) from RQ\(itest\) in \d+\.\d\dms', log)
     assert re.search(rf"Error performing Fails \(Job ID: {failing}\) from RQ\(itest\) in "

@@ -3,7 +3,8 @@ and never a traceback (hypothesis)."""
 from urllib.parse import quote, urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from webtest import TestApp
 
 from pyramid_immortus import Job

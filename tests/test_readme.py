@@ -53,6 +53,7 @@ def test_your_first_job_runs_as_written(tmp_path, monkeypatch):
 def test_the_page_snippet_uses_the_client_api():
     html = re.search(r'```html\n(.*?)```', section(readme(), 'Your first job'), re.S).group(1)
     assert "request.static_url('pyramid_immortus:static/immortus.js')" in html
-    client = open(os.path.join(ROOT, 'pyramid_immortus', 'static', 'immortus.js')).read()
+    with open(os.path.join(ROOT, 'pyramid_immortus', 'static', 'immortus.js')) as f:
+        client = f.read()
     for call in re.findall(r'Immortus\.(\w+)\(', html):
         assert f'    {call}: {call},' in client

@@ -157,8 +157,9 @@ def test_report_many_in_one_round_trip(strategy, redis_db):
 
 
 def test_rq_strategy_falls_back_to_rqs_own_lease(redis_db, clock):
-    from rq.utils import utcformat
     from datetime import datetime, timezone
+
+    from rq.utils import utcformat
 
     strategy = RQStrategy(redis_db, clock=clock)
     beat = datetime.fromtimestamp(clock.now, timezone.utc)
@@ -207,9 +208,9 @@ def test_a_lease_that_ran_out_while_redis_was_down_is_not_held_against_the_job(
 
 def test_the_rq_strategy_holds_no_lease_against_a_job_while_redis_restarted(
         private_redis, redis_db):
-    import redis as redis_py
     from datetime import datetime, timezone
 
+    import redis as redis_py
     from rq.utils import utcformat
 
     for connection, lost in ((redis_py.Redis.from_url(private_redis.url), False),

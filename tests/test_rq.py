@@ -8,6 +8,7 @@ import time
 import pytest
 
 from pyramid_immortus.catalog import get_catalog
+from tests.browser import read_text
 from tests.integration_app import RAN
 from tests.support import OWNED_KEY, create, run_burst, verify, wait_for
 
@@ -99,7 +100,7 @@ def test_killed_worker_host_reports_failed(make_rq_app, redis_db, processes, str
     except ProcessLookupError:
         pass
     wait_for(lambda: not os.path.exists(f'/proc/{horse}') or
-             open(f'/proc/{horse}/stat').read().split()[2] == 'Z', message='horse gone')
+             read_text(f'/proc/{horse}/stat').split()[2] == 'Z', message='horse gone')
     data = wait_for(lambda: (lambda d: d if d['status'] != 'started' else None)(
         verify(app, job_id)), timeout=10, message='failed')
     assert data['status'] == 'failed' and data['failed'] is True

@@ -9,12 +9,12 @@ import time
 import urllib.request
 
 import pytest
+from pyramid.paster import get_app
 from rq import Queue
 from webtest import TestApp
 
-from pyramid.paster import get_app
-from tests.support import REDIS_URL, create, verify, wait_for, write_ini
 from tests.integration_app import RAN
+from tests.support import REDIS_URL, create, read_log, verify, wait_for, write_ini
 
 ENDED = ('finished', 'failed')
 
@@ -78,7 +78,7 @@ def test_a_job_rq_fails_before_run_reads_failed(make_rq_app, redis_db, processes
     job_id = create(app, 'Add', 1, 2)['job_id']
     redis_db.hset(f'rq:job:{job_id}', 'data', b'\x80\x04garbage')
     worker = processes.worker(ini, '--burst')
-    assert worker.wait(60) == 0, open(worker.log_path).read()
+    assert worker.wait(60) == 0, read_log(worker)
     data = verify(app, job_id)
     assert data['status'] == 'failed', data
     assert data['exception']['type'] not in ('JobFailed', 'WorkerLost'), data
@@ -152,7 +152,7 @@ def test_jobs_of_a_killed_web_process_read_failed_within_the_lease(tmp_path, ser
     other = TestApp(get_app(ini))
     assert verify(other, waiting)['status'] == 'queued'
     for job_id in (running, waiting):
-        data = wait_for(lambda: (lambda d: d if d['status'] in ENDED else None)(
+        data = wait_for(lambda job_id=job_id: (lambda d: d if d['status'] in ENDED else None)(
             verify(other, job_id)), timeout=10, message='failed')
         assert data['exception']['type'] == 'WorkerLost'
     assert time.monotonic() - killed_at < 1.5 + 1.0
@@ -175,7 +175,7 @@ def test_stopping_the_web_process_ends_its_jobs_in_the_grace(tmp_path, serve, re
     data = verify(other, running)
     assert data['status'] == 'failed' and data['exception'] == {
         'type': 'Shutdown', 'message': 'the process stopped while the job was running'}
-    log = open(server.proc.log_path).read()
+    log = read_log(server.proc)
     assert 'had not started when the process stopped' in log
     assert 'was still running 1.0 s after the process began to stop' in log
     assert redis_db.lrange(RAN, 0, -1) == []
@@ -203,7 +203,7 @@ def test_a_class_the_worker_does_not_know_fails_in_the_jobs_own_strategy(
                             'immortus.rq.queue': 'itest'},
                            app='call:tests.integration_app:forgetful')
     worker = processes.worker(worker_ini, '--burst')
-    assert worker.wait(60) == 0, open(worker.log_path).read()
+    assert worker.wait(60) == 0, read_log(worker)
     data = app.get(f'/immortus/verify/{job_id}/Pinned').json
     assert data['status'] == 'failed' and data['exception']['type'] == 'JobNotRegistered'
     assert redis_db.lrange(RAN, 0, -1) == []

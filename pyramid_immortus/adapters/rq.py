@@ -19,7 +19,15 @@ from ..interfaces import ICancellableQueueAdapter, IJobCatalog, IJobTrackingStra
 from ..settings import get_settings
 from ..status import FAILED, STARTED, isoformat
 from ..strategies.rq import (
-    ATTEMPT, CLASS, DEADLINE, MAX_ATTEMPTS, OWNER, RQ_STATES, SCHEDULED_AT, SET_LIVE, STOP,
+    ATTEMPT,
+    CLASS,
+    DEADLINE,
+    MAX_ATTEMPTS,
+    OWNER,
+    RQ_STATES,
+    SCHEDULED_AT,
+    SET_LIVE,
+    STOP,
     ended_mark,
 )
 
