@@ -9,6 +9,7 @@ the ``testing`` extra):
 Both need what ``python tests/services.py`` sets up (they run it first).
 Arguments after ``--`` go to pytest: ``nox -s oldest -- -x tests/test_rq.py``.
 """
+
 import glob
 import os
 import re
@@ -70,9 +71,13 @@ def tests(session):
 def oldest(session):
     """The fast tests, oldest Python and the lowest supported dependencies."""
     install(session, *OLDEST)
-    session.run('python', '-c', 'import sys, pyramid, redis, rq; '
-                'from importlib.metadata import version as v; '
-                'print(sys.version.split()[0], "pyramid", v("pyramid"), '
-                '"rq", v("rq"), "redis", v("redis"), "venusian", v("venusian"), '
-                '"zope.interface", v("zope.interface"))')
+    session.run(
+        'python',
+        '-c',
+        'import sys, pyramid, redis, rq; '
+        'from importlib.metadata import version as v; '
+        'print(sys.version.split()[0], "pyramid", v("pyramid"), '
+        '"rq", v("rq"), "redis", v("redis"), "venusian", v("venusian"), '
+        '"zope.interface", v("zope.interface"))',
+    )
     session.run('python', '-m', 'pytest', '-m', FAST, *session.posargs)

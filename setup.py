@@ -46,7 +46,7 @@ setup(
     name='pyramid_immortus',
     version=VERSION,
     description='Start background jobs from a Pyramid page and follow them '
-                'to the end: progress, success or failure.',
+    'to the end: progress, success or failure.',
     long_description=README,
     long_description_content_type='text/markdown',
     classifiers=[

@@ -1,5 +1,6 @@
 """The application bench/verify.py serves: the default verify view on three
 strategies, the floor, and a hand-written rq view."""
+
 import json
 
 from pyramid.config import Configurator
@@ -49,7 +50,9 @@ def handwritten(request):
 
 
 def create(request):
-    job_class = {'memory': MemoryJob, 'redis': RedisJob, 'rq': RQJobClass}[request.matchdict['kind']]
+    job_class = {'memory': MemoryJob, 'redis': RedisJob, 'rq': RQJobClass}[
+        request.matchdict['kind']
+    ]
     return job_class.perform_later(request)
 
 

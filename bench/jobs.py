@@ -12,6 +12,7 @@ them.  A second plain-rq row runs a worker that has loaded the same Pyramid
 application without using it, to show what forking a process of that size
 costs.  Each cell is the median of the rounds.  Empties the Redis database.
 """
+
 import argparse
 import os
 import statistics
@@ -85,14 +86,26 @@ def run(args, env, variant, connection):
         ini = os.path.join(ROOT, 'bench', f'.jobs-{variant}.ini')
         with open(ini, 'w') as f:
             f.write(INI.format(url=args.redis_url, queue=queue, strategy=variant))
-        registry = configure({'immortus.queue_adapter': 'rq', 'immortus.redis_url': args.redis_url,
-                              'immortus.rq.queue': queue,
-                              'immortus.tracking_strategy': variant}).registry
+        registry = configure(
+            {
+                'immortus.queue_adapter': 'rq',
+                'immortus.redis_url': args.redis_url,
+                'immortus.rq.queue': queue,
+                'immortus.tracking_strategy': variant,
+            }
+        ).registry
         started = time.perf_counter()
         ids = [Trivial.perform_later(registry, i).job_id for i in range(args.jobs)]
         enqueue = time.perf_counter() - started
-        worker = [sys.executable, '-m', 'pyramid_immortus.worker', ini, '--burst',
-                  '--logging-level', 'WARNING']
+        worker = [
+            sys.executable,
+            '-m',
+            'pyramid_immortus.worker',
+            ini,
+            '--burst',
+            '--logging-level',
+            'WARNING',
+        ]
     subprocess.run(worker, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     return args.jobs / span(connection, ids), enqueue / args.jobs * 1e6
 
@@ -119,17 +132,24 @@ def main():
                 os.unlink(path)
     medians = {v: [statistics.median(c) for c in zip(*samples[v], strict=True)] for v in variants}
     plain_rate, plain_enqueue = medians['plain']
-    print(f'{args.jobs} trivial jobs per variant, one forking worker, median of '
-          f'{args.rounds} rounds; {time.strftime("%Y-%m-%d")}')
+    print(
+        f'{args.jobs} trivial jobs per variant, one forking worker, median of '
+        f'{args.rounds} rounds; {time.strftime("%Y-%m-%d")}'
+    )
     print('| variant | jobs/s | x plain rq | enqueue us/job | x plain rq |')
     print('|---|---:|---:|---:|---:|')
-    labels = {'plain': 'plain rq (Queue.enqueue + rq Worker)',
-              'plain-app': 'plain rq, worker holding the same Pyramid app',
-              'rq': 'pyramid_immortus, rq strategy', 'redis': 'pyramid_immortus, redis strategy'}
+    labels = {
+        'plain': 'plain rq (Queue.enqueue + rq Worker)',
+        'plain-app': 'plain rq, worker holding the same Pyramid app',
+        'rq': 'pyramid_immortus, rq strategy',
+        'redis': 'pyramid_immortus, redis strategy',
+    }
     for variant in variants:
         rate, enqueue = medians[variant]
-        print(f'| {labels[variant]} | {rate:,.0f} | {rate / plain_rate:.2f} | '
-              f'{enqueue:,.0f} | {enqueue / plain_enqueue:.2f} |')
+        print(
+            f'| {labels[variant]} | {rate:,.0f} | {rate / plain_rate:.2f} | '
+            f'{enqueue:,.0f} | {enqueue / plain_enqueue:.2f} |'
+        )
 
 
 if __name__ == '__main__':

@@ -6,6 +6,7 @@ The task's module is imported before the worker starts, as
 With CONFIG_URI, the application is also loaded (and left unused), so that
 the worker forks a process of the same size as ``immortus-worker``'s.
 """
+
 import sys
 
 from redis import Redis
@@ -20,4 +21,5 @@ if __name__ == '__main__':
         bootstrap(sys.argv[3])
     connection = Redis.from_url(sys.argv[1])
     Worker([Queue(sys.argv[2], connection=connection)], connection=connection).work(
-        burst=True, logging_level='WARNING')
+        burst=True, logging_level='WARNING'
+    )

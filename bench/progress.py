@@ -8,6 +8,7 @@ default redis://localhost:6379/0), and the same loop calling a method that
 does nothing, in one run. Prints the time per call, the ratio, and how many
 writes reached Redis.
 """
+
 import sys
 import time
 
@@ -50,8 +51,9 @@ class Counting:
 
 
 def main():
-    config = Configurator(settings={'immortus.queue_adapter': 'inline',
-                                    'immortus.tracking_strategy': 'redis'})
+    config = Configurator(
+        settings={'immortus.queue_adapter': 'inline', 'immortus.tracking_strategy': 'redis'}
+    )
     config.include('pyramid_immortus')
     config.add_immortus_job(Tight)
     config.add_immortus_job(Bare)
@@ -66,13 +68,17 @@ def main():
         timings[job.__name__] = time.perf_counter() - started
     bare, tight = timings['Bare'], timings['Tight']
     interval = get_settings(registry).progress_interval
-    print(f'{N:,} calls in one job, redis strategy, progress_interval {interval} s; '
-          f'{time.strftime("%Y-%m-%d")}')
+    print(
+        f'{N:,} calls in one job, redis strategy, progress_interval {interval} s; '
+        f'{time.strftime("%Y-%m-%d")}'
+    )
     print('| loop | total s | ns/call | x bare | Redis writes |')
     print('|---|---:|---:|---:|---:|')
     print(f'| bare method call | {bare:.3f} | {bare / N * 1e9:.0f} | 1.00 | 0 |')
-    print(f'| self.progress (throttled) | {tight:.3f} | {tight / N * 1e9:.0f} | '
-          f'{tight / bare:.2f} | {counting.writes} |')
+    print(
+        f'| self.progress (throttled) | {tight:.3f} | {tight / N * 1e9:.0f} | '
+        f'{tight / bare:.2f} | {counting.writes} |'
+    )
 
 
 if __name__ == '__main__':

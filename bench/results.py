@@ -19,6 +19,7 @@ strategy; Redis commands per request are counted with MONITOR
 over 20 requests before the load.  Needs Redis at ``--redis-url`` (default
 redis://127.0.0.1:6379/14, which it empties).
 """
+
 import argparse
 import http.client
 import json
@@ -41,9 +42,19 @@ from bench.verify import start_server, wrk  # noqa: E402
 from pyramid_immortus import Job  # noqa: E402
 
 #: About 1 KB of JSON once serialised (``len(dumps(RESULT))``: 1,017 bytes).
-RESULT = {'invoice': 'INV-2026-00042', 'lines': [
-    {'sku': f'SKU-{i:05d}', 'description': f'line {i} of the order', 'qty': i % 7 + 1,
-     'price': round(9.99 + i, 2)} for i in range(12)], 'total': 1234.5}
+RESULT = {
+    'invoice': 'INV-2026-00042',
+    'lines': [
+        {
+            'sku': f'SKU-{i:05d}',
+            'description': f'line {i} of the order',
+            'qty': i % 7 + 1,
+            'price': round(9.99 + i, 2),
+        }
+        for i in range(12)
+    ],
+    'total': 1234.5,
+}
 
 
 class NoResult(Job):
@@ -84,8 +95,11 @@ class RQResult(WithResult):
     pass
 
 
-JOBS = {'memory': (MemoryNone, MemoryResult), 'redis': (RedisNone, RedisResult),
-        'rq': (RQNone, RQResult)}
+JOBS = {
+    'memory': (MemoryNone, MemoryResult),
+    'redis': (RedisNone, RedisResult),
+    'rq': (RQNone, RQResult),
+}
 
 
 def create(request):
@@ -178,7 +192,7 @@ def create_job(base, strategy, kind):
 
 def finished(base, job, kind, timeout=60):
     """Wait for the end of ``job``; its verify path and answer size."""
-    path = f"/immortus/verify/{job['job_id']}/{job['job_class']}"
+    path = f'/immortus/verify/{job["job_id"]}/{job["job_class"]}'
     deadline = time.monotonic() + timeout
     while True:
         body = urllib.request.urlopen(base + path).read()
@@ -198,6 +212,7 @@ def redis_commands(client, url, requests=20):
     db = client.connection_pool.connection_kwargs.get('db', 0)
     seen = []
     with client.monitor() as monitor:
+
         def watch():
             while True:
                 command = monitor.next_command()
@@ -243,9 +258,21 @@ def main():
             base = bases[server]
             jobs = {kind: create_job(base, strategy, kind) for kind in ('none', 'result')}
             if strategy == 'rq':  # the worker runs both jobs, then exits
-                subprocess.run([sys.executable, '-m', 'pyramid_immortus.worker', inis['rq'],
-                                '--burst', '--logging-level', 'WARNING'],
-                               cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        '-m',
+                        'pyramid_immortus.worker',
+                        inis['rq'],
+                        '--burst',
+                        '--logging-level',
+                        'WARNING',
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
             for kind, label in (('none', 'no result'), ('result', '1 KB result')):
                 path, size = finished(base, jobs[kind], kind)
                 rows.append((f'{strategy} strategy, {label}', base, path, size))
@@ -254,11 +281,11 @@ def main():
         for _ in range(args.rounds):
             for label, base, path, _ in rows:
                 if use_wrk:
-                    rps, p50, p99, errors = wrk(base + path, args.seconds, args.connections,
-                                                args.threads)
+                    rps, p50, p99, errors = wrk(
+                        base + path, args.seconds, args.connections, args.threads
+                    )
                 else:
-                    rps, p50, p99, errors = python_load(base + path, args.seconds,
-                                                        args.connections)
+                    rps, p50, p99, errors = python_load(base + path, args.seconds, args.connections)
                 samples[label].append((rps, p50, p99, errors))
     finally:
         for proc, _ in servers.values():
@@ -266,12 +293,19 @@ def main():
             proc.wait(10)
         for path in inis.values():
             os.unlink(path)
-    tool = (f'wrk: {args.connections} keep-alive connections, {args.threads} threads'
-            if use_wrk else f'no wrk: {args.connections} Python threads on keep-alive connections')
-    print(f'{tool}, {args.seconds} s per row, median of {args.rounds} rounds; '
-          f'waitress 8 threads; {time.strftime("%Y-%m-%d")}')
-    print('| finished job | answer bytes | req/s | p50 ms | p99 ms | non-2xx | Redis cmds/req '
-          '| x no result |')
+    tool = (
+        f'wrk: {args.connections} keep-alive connections, {args.threads} threads'
+        if use_wrk
+        else f'no wrk: {args.connections} Python threads on keep-alive connections'
+    )
+    print(
+        f'{tool}, {args.seconds} s per row, median of {args.rounds} rounds; '
+        f'waitress 8 threads; {time.strftime("%Y-%m-%d")}'
+    )
+    print(
+        '| finished job | answer bytes | req/s | p50 ms | p99 ms | non-2xx | Redis cmds/req '
+        '| x no result |'
+    )
     print('|---|---:|---:|---:|---:|---:|---:|---:|')
     baseline = None
     for label, _, _, size in rows:
@@ -279,8 +313,10 @@ def main():
         rps, p50, p99 = (statistics.median(c) for c in columns[:3])
         if label.endswith('no result'):
             baseline = rps
-        print(f'| {label} | {size:,} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {sum(columns[3])} '
-              f'| {per_request[label]:.2f} | {rps / baseline:.2f} |')
+        print(
+            f'| {label} | {size:,} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {sum(columns[3])} '
+            f'| {per_request[label]:.2f} | {rps / baseline:.2f} |'
+        )
 
 
 if __name__ == '__main__':

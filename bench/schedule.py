@@ -18,6 +18,7 @@ report them.  ``rq`` runs once per number of workers in ``--rq-workers``.
 Needs Redis at ``--redis-url`` (default redis://127.0.0.1:6379/14, which it
 empties).
 """
+
 import argparse
 import datetime as dt
 import os
@@ -154,12 +155,18 @@ def measure(registry, client, args):
 
 def start_workers(ini, count, client):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    workers = [subprocess.Popen([sys.executable, '-m', 'pyramid_immortus.worker', ini,
-                                 '--logging-level', 'WARNING'], cwd=ROOT, env=env,
-                                # rq logs each first run's failure with its traceback
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-               for _ in range(count)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, '-m', 'pyramid_immortus.worker', ini, '--logging-level', 'WARNING'],
+            cwd=ROOT,
+            env=env,
+            # rq logs each first run's failure with its traceback
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(count)
+    ]
     deadline = time.monotonic() + 30
     # ready once registered with rq (rq:workers), and one holds the scheduler's lock
     while len(client.smembers('rq:workers')) < count or not client.keys('rq:scheduler-lock:*'):
@@ -194,16 +201,26 @@ def main():
     client.flushdb()
     results = []
 
-    registry = configure({'immortus.queue_adapter': 'async', 'immortus.redis_url': args.redis_url,
-                          'immortus.async_workers': '4'}).registry
+    registry = configure(
+        {
+            'immortus.queue_adapter': 'async',
+            'immortus.redis_url': args.redis_url,
+            'immortus.async_workers': '4',
+        }
+    ).registry
     results.append(('async (4 threads of this process)', *measure(registry, client, args)))
 
     ini = os.path.join(ROOT, 'bench', '.schedule.ini')
     with open(ini, 'w') as f:
         f.write(INI.format(url=args.redis_url))
     try:
-        registry = configure({'immortus.queue_adapter': 'rq', 'immortus.redis_url': args.redis_url,
-                              'immortus.rq.queue': 'bench-schedule'}).registry
+        registry = configure(
+            {
+                'immortus.queue_adapter': 'rq',
+                'immortus.redis_url': args.redis_url,
+                'immortus.rq.queue': 'bench-schedule',
+            }
+        ).registry
         for count in args.rq_workers:
             client.flushdb()
             workers = start_workers(ini, count, client)
@@ -215,9 +232,11 @@ def main():
     finally:
         os.unlink(ini)
 
-    print(f'{args.jobs} scheduled jobs due over {args.spread:g} s, {args.retries} retried jobs '
-          f'(retry_on wait={WAIT}) over {args.spread / 2:g} s; lateness = start of perform - due '
-          f'time; {time.strftime("%Y-%m-%d")}')
+    print(
+        f'{args.jobs} scheduled jobs due over {args.spread:g} s, {args.retries} retried jobs '
+        f'(retry_on wait={WAIT}) over {args.spread / 2:g} s; lateness = start of perform - due '
+        f'time; {time.strftime("%Y-%m-%d")}'
+    )
     print('| adapter | jobs | p50 ms | p99 ms | max ms |')
     print('|---|---|---:|---:|---:|')
     for label, scheduled, retries in results:
@@ -225,8 +244,10 @@ def main():
             values = sorted(values)
             p50 = statistics.median(values) * 1000
             p99 = values[min(len(values) - 1, int(len(values) * 0.99))] * 1000
-            print(f'| {label} | {len(values)} {what} | {p50:,.1f} | {p99:,.1f} | '
-                  f'{values[-1] * 1000:,.1f} |')
+            print(
+                f'| {label} | {len(values)} {what} | {p50:,.1f} | {p99:,.1f} | '
+                f'{values[-1] * 1000:,.1f} |'
+            )
 
 
 if __name__ == '__main__':

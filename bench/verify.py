@@ -12,6 +12,7 @@ Rows: the floor (one Redis GET, fixed JSON), the hand-written view
 hand-written view, and Redis commands per request from INFO commandstats.
 The rows run in turn, ``--rounds`` times; each cell is the median.
 """
+
 import argparse
 import json
 import os
@@ -57,8 +58,13 @@ format = %(levelname)s %(message)s
 
 def start_server(ini):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, '-m', 'bench.serve', ini], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'bench.serve', ini],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     if not line.startswith('PORT '):
         proc.kill()
@@ -67,8 +73,12 @@ def start_server(ini):
 
 
 def wrk(url, seconds, connections, threads):
-    out = subprocess.run(['wrk', '--latency', '-d', f'{seconds}s', '-c', str(connections),
-                          '-t', str(threads), url], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ['wrk', '--latency', '-d', f'{seconds}s', '-c', str(connections), '-t', str(threads), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
     errors = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
 
@@ -119,25 +129,40 @@ def main():
         for _ in range(args.rounds):
             for label, path in rows:
                 client.config_resetstat()
-                rps, p50, p99, errors = wrk(base + path, args.seconds, args.connections,
-                                            args.threads)
+                rps, p50, p99, errors = wrk(
+                    base + path, args.seconds, args.connections, args.threads
+                )
                 per_request = commands(client) / (rps * args.seconds)
                 samples[label].append((rps, p50, p99, errors, per_request))
         results = []
         for label, _ in rows:
             columns = list(zip(*samples[label], strict=True))
-            results.append((label, statistics.median(columns[0]), statistics.median(columns[1]),
-                            statistics.median(columns[2]), sum(columns[3]),
-                            statistics.median(columns[4])))
+            results.append(
+                (
+                    label,
+                    statistics.median(columns[0]),
+                    statistics.median(columns[1]),
+                    statistics.median(columns[2]),
+                    sum(columns[3]),
+                    statistics.median(columns[4]),
+                )
+            )
         floor_rps, peer_rps = results[0][1], results[1][1]
-        print(f'wrk: {args.connections} keep-alive connections, {args.threads} threads, '
-              f'{args.seconds} s per row, median of {args.rounds} rounds; waitress 8 threads; '
-              f'{time.strftime("%Y-%m-%d")}')
-        print('| view | req/s | p50 ms | p99 ms | non-2xx | Redis cmds/req | x floor | x hand-written |')
+        print(
+            f'wrk: {args.connections} keep-alive connections, {args.threads} threads, '
+            f'{args.seconds} s per row, median of {args.rounds} rounds; waitress 8 threads; '
+            f'{time.strftime("%Y-%m-%d")}'
+        )
+        print(
+            '| view | req/s | p50 ms | p99 ms | non-2xx | Redis cmds/req | x floor '
+            '| x hand-written |'
+        )
         print('|---|---:|---:|---:|---:|---:|---:|---:|')
         for label, rps, p50, p99, errors, per_request in results:
-            print(f'| {label} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {errors} | '
-                  f'{per_request:.2f} | {rps / floor_rps:.2f} | {rps / peer_rps:.2f} |')
+            print(
+                f'| {label} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {errors} | '
+                f'{per_request:.2f} | {rps / floor_rps:.2f} | {rps / peer_rps:.2f} |'
+            )
     finally:
         server.terminate()
         server.wait(10)

@@ -44,21 +44,40 @@ from .strategies.rq import RQStrategy
 __version__ = '0.1.0.dev0'
 
 __all__ = [
-    'Job', 'ConfiguredJob', 'retry_on', 'tracking_strategy', 'strategy_config', 'render_immortus',
-    'find_tracking_strategy', 'UnknownJob', 'BackendUnavailable',
-    'JobAlreadyEnded', 'JobNotRegistered', 'Cancelled', 'CannotCancel',
-    'CapacityExceeded', 'EnqueueFailed', 'Shutdown', 'SETTINGS_PREFIX', 'get_settings', 'ImmortusSettings',
-    'STATIC_PATH', 'includeme',
+    'Job',
+    'ConfiguredJob',
+    'retry_on',
+    'tracking_strategy',
+    'strategy_config',
+    'render_immortus',
+    'find_tracking_strategy',
+    'UnknownJob',
+    'BackendUnavailable',
+    'JobAlreadyEnded',
+    'JobNotRegistered',
+    'Cancelled',
+    'CannotCancel',
+    'CapacityExceeded',
+    'EnqueueFailed',
+    'Shutdown',
+    'SETTINGS_PREFIX',
+    'get_settings',
+    'ImmortusSettings',
+    'STATIC_PATH',
+    'includeme',
 ]
 
 #: The asset spec of the JavaScript client's folder.
 STATIC_PATH = 'pyramid_immortus:static/'
 
 #: ``(name, factory)`` of the strategies and adapters every app has.
-BUILTIN_STRATEGIES = (('memory', MemoryStrategy), ('redis', RedisStrategy),
-                      ('redis_pub_sub', RedisStrategy), ('rq', RQStrategy))
+BUILTIN_STRATEGIES = (
+    ('memory', MemoryStrategy),
+    ('redis', RedisStrategy),
+    ('redis_pub_sub', RedisStrategy),
+    ('rq', RQStrategy),
+)
 BUILTIN_ADAPTERS = (('inline', InlineAdapter), ('async', AsyncAdapter), ('rq', RQAdapter))
-
 
 
 def includeme(config):
@@ -112,6 +131,7 @@ def includeme(config):
     for error in (BadCSRFToken, BadCSRFOrigin):
         config.add_exception_view(bad_csrf_view, context=error, route_name=CANCEL_ROUTE)
     config.add_view_predicate('immortus_raw_path_prefix', RawPathPrefix)
-    config.add_exception_view(url_decode_error_view, context=URLDecodeError,
-                              immortus_raw_path_prefix=path)
+    config.add_exception_view(
+        url_decode_error_view, context=URLDecodeError, immortus_raw_path_prefix=path
+    )
     config.add_notfound_view(not_found_view, immortus_raw_path_prefix=path)

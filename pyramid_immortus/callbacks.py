@@ -1,4 +1,5 @@
 """Calling a tracking strategy's optional callbacks."""
+
 import logging
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,6 @@ def notify(strategy, event, job_id, *args):
     try:
         method(job_id, *args)
     except Exception:
-        log.exception(
-            'tracking strategy %r failed in %s for job %s', strategy, event, job_id
-        )
+        log.exception('tracking strategy %r failed in %s for job %s', strategy, event, job_id)
         return False
     return True

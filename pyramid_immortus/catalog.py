@@ -1,4 +1,5 @@
 """Where job classes, strategies and the queue adapter are looked up."""
+
 from typing import Any
 
 from zope.interface import implementer

@@ -1,4 +1,5 @@
 """The configuration directives of ``pyramid_immortus``."""
+
 import dataclasses
 import inspect
 from typing import Any
@@ -70,17 +71,14 @@ def add_tracking_strategy(config: Configurator, name: str, factory: Any) -> None
         config.registry.registerUtility(strategy, IJobTrackingStrategy, name=name)
         intr['strategy'] = strategy
 
-    config.action(('immortus.tracking_strategy', name), register,
-                  introspectables=(intr,))
+    config.action(('immortus.tracking_strategy', name), register, introspectables=(intr,))
 
 
 def add_queue_adapter(config: Configurator, name: str, factory: Any) -> None:
     """Register a queue adapter under ``name`` (built as strategies are);
     ``immortus.queue_adapter`` chooses among them."""
     factory = config.maybe_dotted(factory)
-    intr = config.introspectable(
-        'immortus queue adapters', name, name, 'immortus queue adapter'
-    )
+    intr = config.introspectable('immortus queue adapters', name, name, 'immortus queue adapter')
     intr['factory'] = factory
 
     def register():
@@ -88,8 +86,7 @@ def add_queue_adapter(config: Configurator, name: str, factory: Any) -> None:
         config.registry.registerUtility(adapter, IQueueAdapter, name=name)
         intr['adapter'] = adapter
 
-    config.action(('immortus.queue_adapter', name), register,
-                  introspectables=(intr,))
+    config.action(('immortus.queue_adapter', name), register, introspectables=(intr,))
 
 
 def make_adapter(factory, registry, name):
@@ -98,14 +95,14 @@ def make_adapter(factory, registry, name):
     for attr in ('enqueue', 'strategy_name'):
         if getattr(adapter, attr, None) is None:
             raise ConfigurationError(
-                f'Queue adapter {name!r} ({adapter!r}) has no {attr!r} '
-                '(see IQueueAdapter)'
+                f'Queue adapter {name!r} ({adapter!r}) has no {attr!r} (see IQueueAdapter)'
             )
     return adapter
 
 
-def add_immortus_job(config: Configurator, job_class: Any, tracking_strategy: Any = None,
-                     name: str | None = None) -> None:
+def add_immortus_job(
+    config: Configurator, job_class: Any, tracking_strategy: Any = None, name: str | None = None
+) -> None:
     """Register a :class:`pyramid_immortus.Job` subclass.
 
     ``name`` defaults to the class's own ``name`` attribute, then to its
@@ -118,8 +115,7 @@ def add_immortus_job(config: Configurator, job_class: Any, tracking_strategy: An
     job_class = config.maybe_dotted(job_class)
     if not (inspect.isclass(job_class) and issubclass(job_class, Job)):
         raise ConfigurationError(
-            f'add_immortus_job needs a subclass of pyramid_immortus.Job, '
-            f'not {job_class!r}'
+            f'add_immortus_job needs a subclass of pyramid_immortus.Job, not {job_class!r}'
         )
     name = name or job_class.__dict__.get('name') or job_class.__name__
     intr = config.introspectable('immortus jobs', name, name, 'immortus job')
@@ -189,9 +185,12 @@ def resolve_strategy_spec(registry, spec, setting=None):
     else:
         name = spec
         factory = import_factory(
-            registry, IJobTrackingStrategy, spec,
+            registry,
+            IJobTrackingStrategy,
+            spec,
             f'{setting}: no tracking strategy is registered as {spec!r} and it is '
-            'not an importable dotted name')
+            'not an importable dotted name',
+        )
     if registry.queryUtility(IJobTrackingStrategy, name=name) is None:
         strategy = call_factory(factory, registry)
         check_strategy(strategy, name)
@@ -206,9 +205,12 @@ def resolve_adapter(registry):
     name = spec if isinstance(spec, str) else dotted_name(spec)
     if registry.queryUtility(IQueueAdapter, name=name) is None:
         factory = import_factory(
-            registry, IQueueAdapter, spec,
+            registry,
+            IQueueAdapter,
+            spec,
             f'{key}: {spec!r} is neither a registered queue adapter nor an '
-            'importable dotted name of an adapter factory')
+            'importable dotted name of an adapter factory',
+        )
         adapter = make_adapter(factory, registry, name)
         registry.registerUtility(adapter, IQueueAdapter, name=name)
     return name
@@ -223,13 +225,20 @@ def resolve_strategies(registry):
     if strategy is not None:
         strategy = resolve_strategy_spec(registry, strategy, key)
     # from now on, the settings name what is registered
-    registry.registerUtility(dataclasses.replace(
-        settings, queue_adapter=resolve_adapter(registry), tracking_strategy=strategy),
-        IImmortusSettings)
+    registry.registerUtility(
+        dataclasses.replace(
+            settings, queue_adapter=resolve_adapter(registry), tracking_strategy=strategy
+        ),
+        IImmortusSettings,
+    )
     catalog = get_catalog(registry)
     for job_class, spec in catalog.inline_strategies():
-        catalog.set_inline_strategy(job_class, resolve_strategy_spec(
-            registry, spec, f'the inline strategy of {dotted_name(job_class)}'))
+        catalog.set_inline_strategy(
+            job_class,
+            resolve_strategy_spec(
+                registry, spec, f'the inline strategy of {dotted_name(job_class)}'
+            ),
+        )
     inferred = strategy_name_for(registry)
     if registry.queryUtility(IJobTrackingStrategy, name=inferred) is None:
         raise ConfigurationError(
@@ -261,22 +270,28 @@ def check_strategies(registry):
     for name, job_class in [(None, None), *((n, catalog.get(n)) for n in catalog.names())]:
         strategy_name = strategy_name_for(registry, job_class)
         strategy = registry.getUtility(IJobTrackingStrategy, name=strategy_name)
-        whose = (f'the tracking strategy {strategy_name!r} of job {name!r}' if name
-                 else f'the default tracking strategy {strategy_name!r}')
+        whose = (
+            f'the tracking strategy {strategy_name!r} of job {name!r}'
+            if name
+            else f'the default tracking strategy {strategy_name!r}'
+        )
         if getattr(strategy, 'process_local', False) and getattr(adapter, 'out_of_process', False):
             raise ConfigurationError(
                 f'{adapter_key} = {settings.queue_adapter}: {whose} keeps job states in '
                 'the memory of one process, where the workers of this adapter cannot '
-                'write them; use "redis" or "rq"')
+                'write them; use "redis" or "rq"'
+            )
         if getattr(strategy, 'needs_rq_adapter', False) and not getattr(adapter, 'rq', False):
             raise ConfigurationError(
                 f'{adapter_key} = {settings.queue_adapter}: {whose} reads the job records '
-                'of rq, which only the "rq" queue adapter writes')
+                'of rq, which only the "rq" queue adapter writes'
+            )
         if owner_only and not keeps_owners(strategy):
             raise ConfigurationError(
                 f'{SETTINGS_PREFIX}verify_owner_only = true: {whose} cannot record '
                 'owners (it needs job_created or job_owner, and read_many or owner); '
-                'a job it tracks would be public')
+                'a job it tracks would be public'
+            )
 
 
 def setup(config):
@@ -290,5 +305,4 @@ def setup(config):
         register_redis(registry)
 
     config.action('immortus.settings', register, order=PHASE1_CONFIG)
-    config.action('immortus.resolve', lambda: resolve_strategies(registry),
-                  order=ORDER_RESOLVE)
+    config.action('immortus.resolve', lambda: resolve_strategies(registry), order=ORDER_RESOLVE)

@@ -1,4 +1,5 @@
 """One Redis connection pool per application, and its errors."""
+
 from contextlib import contextmanager
 
 import redis
@@ -8,8 +9,12 @@ from .interfaces import IRedisConnection
 from .settings import get_settings
 
 #: Connection errors that mean "try again later", not "this is a bug".
-UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-               redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError)
+UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.ReadOnlyError,
+)
 
 
 def connect(url, **options):

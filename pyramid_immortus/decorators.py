@@ -1,4 +1,5 @@
 """Venusian decorators: nothing happens at import, ``config.scan()`` acts."""
+
 from typing import Any, TypeVar
 
 import venusian
@@ -27,8 +28,13 @@ class tracking_strategy:
         self.strategy = strategy
 
     def __call__(self, wrapped: T) -> T:
-        on_scan(wrapped, lambda config, codeinfo: set_inline_strategy(
-            config, wrapped, self.strategy, _info=codeinfo), venusian=self.venusian)
+        on_scan(
+            wrapped,
+            lambda config, codeinfo: set_inline_strategy(
+                config, wrapped, self.strategy, _info=codeinfo
+            ),
+            venusian=self.venusian,
+        )
         return wrapped
 
 
@@ -49,6 +55,11 @@ class strategy_config:
         self.name = name
 
     def __call__(self, wrapped: T) -> T:
-        on_scan(wrapped, lambda config, codeinfo: config.add_tracking_strategy(
-            self.name, wrapped, _info=codeinfo), venusian=self.venusian)
+        on_scan(
+            wrapped,
+            lambda config, codeinfo: config.add_tracking_strategy(
+                self.name, wrapped, _info=codeinfo
+            ),
+            venusian=self.venusian,
+        )
         return wrapped

@@ -1,6 +1,7 @@
 """Handing a job to its queue adapter: the record first, then the queue,
 at once or after a ``pyramid_tm`` commit (as rq keeps ``Queue.enqueue_job``
 apart from its ``Job``)."""
+
 import logging
 
 from . import logs
@@ -60,9 +61,14 @@ def create_record(job, strategy, deadline=None):
         created = getattr(strategy, 'job_created', None)
         if created is not None:
             scheduled = job.scheduled_at
-            created(job.job_id, job.job_class, job.owner, deadline,
-                    max_attempts=job.max_attempts,
-                    scheduled_at=None if scheduled is None else isoformat(scheduled))
+            created(
+                job.job_id,
+                job.job_class,
+                job.owner,
+                deadline,
+                max_attempts=job.max_attempts,
+                scheduled_at=None if scheduled is None else isoformat(scheduled),
+            )
             return
         if job.owner is not None:
             record_owner = getattr(strategy, 'job_owner', None)
@@ -109,8 +115,9 @@ def hand_over(job, adapter):
         log.exception('%r could not be enqueued', job)
         raise EnqueueFailed(f'{job!r} could not be enqueued') from exc
     due = '' if job.scheduled_at is None else f' at {isoformat(job.scheduled_at)}'
-    logs.log.info('Enqueued %s to %s%s%s', logs.described(job), logs.where(job), due,
-                  logs.arguments(job))
+    logs.log.info(
+        'Enqueued %s to %s%s%s', logs.described(job), logs.where(job), due, logs.arguments(job)
+    )
 
 
 def hand_over_after_commit(job, adapter, request, manager):

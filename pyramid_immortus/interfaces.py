@@ -1,4 +1,5 @@
 """The contracts between the add-on, tracking strategies and queue adapters."""
+
 from zope.interface import Attribute, Interface
 
 
@@ -30,8 +31,7 @@ class ITrackingCallbacks(Interface):
     stop the job.
     """
 
-    def job_created(job_id, job_class, owner, deadline=None, max_attempts=1,
-                    scheduled_at=None):
+    def job_created(job_id, job_class, owner, deadline=None, max_attempts=1, scheduled_at=None):
         """Create the job's record, queued, before any worker can start it,
         with its registered class name and its owner (a string, or
         ``None``), and, where the adapter gives one, the deadline of its
@@ -120,9 +120,7 @@ class IQueueAdapter(Interface):
     configuration chose it.
     """
 
-    strategy_name = Attribute(
-        'The name of the tracking strategy inferred for this adapter.'
-    )
+    strategy_name = Attribute('The name of the tracking strategy inferred for this adapter.')
 
     def prepare(job):
         """Called before anything is recorded: raise ``TypeError`` for

@@ -1,4 +1,5 @@
 """The base class of jobs: the ActiveJob of this port."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -58,12 +59,20 @@ class Job:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get('abstract', False):
             return
-        on_scan(cls, lambda config, codeinfo: config.add_immortus_job(cls, _info=codeinfo),
-                venusian=cls.venusian)
+        on_scan(
+            cls,
+            lambda config, codeinfo: config.add_immortus_job(cls, _info=codeinfo),
+            venusian=cls.venusian,
+        )
 
-    def __init__(self, registry: Registry, job_id: str | None = None,
-                 arguments: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None,
-                 owner: Any = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        job_id: str | None = None,
+        arguments: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        owner: Any = None,
+    ) -> None:
         """A job of ``registry``'s application; ``perform_later`` and the
         workers build them, with a fresh uuid4 ``job_id`` unless given."""
         self.registry = registry
@@ -111,8 +120,12 @@ class Job:
         self._cancel.set()
 
     @classmethod
-    def set(cls, wait: float | dt.timedelta | None = None,
-            wait_until: dt.datetime | None = None, queue: str | None = None) -> ConfiguredJob:
+    def set(
+        cls,
+        wait: float | dt.timedelta | None = None,
+        wait_until: dt.datetime | None = None,
+        queue: str | None = None,
+    ) -> ConfiguredJob:
         """Options for the next :meth:`perform_later` (ActiveJob's ``set``):
         run it ``wait`` seconds (or a ``timedelta``) from now, or at the
         aware datetime ``wait_until``, and/or on ``queue``."""
@@ -135,8 +148,12 @@ class Job:
 
     @classmethod
     def _create(cls, request, args, kwargs, scheduled_at=None, queue=None):
-        job = cls(registry_of(request), arguments=args, kwargs=kwargs,
-                  owner=getattr(request, 'authenticated_userid', None))
+        job = cls(
+            registry_of(request),
+            arguments=args,
+            kwargs=kwargs,
+            owner=getattr(request, 'authenticated_userid', None),
+        )
         job.scheduled_at = scheduled_at
         if queue is not None:
             job.queue = queue
@@ -148,8 +165,12 @@ class Job:
         """Run a new job in the calling thread, with the same callbacks as
         a queued one; returns what ``perform`` returns and raises what it
         raises."""
-        job = cls(registry_of(request), arguments=args, kwargs=kwargs,
-                  owner=getattr(request, 'authenticated_userid', None))
+        job = cls(
+            registry_of(request),
+            arguments=args,
+            kwargs=kwargs,
+            owner=getattr(request, 'authenticated_userid', None),
+        )
         create_record(job, job.tracking_strategy)
         return job.run()
 
@@ -163,8 +184,7 @@ class Job:
         """
         strategy = self.tracking_strategy
         place = logs.where(self)
-        logs.log.info('Performing %s from %s%s', logs.described(self), place,
-                      logs.arguments(self))
+        logs.log.info('Performing %s from %s%s', logs.described(self), place, logs.arguments(self))
         started = monotonic()
         self.next_retry = None
         self.failure_logged = False
@@ -179,8 +199,9 @@ class Job:
             try:
                 self._save_progress(strategy)
             except Exception:
-                log.warning('the last progress or meta of %r could not be saved', self,
-                            exc_info=True)
+                log.warning(
+                    'the last progress or meta of %r could not be saved', self, exc_info=True
+                )
             took = logs.milliseconds(monotonic() - started)
             if self.cancelled and not isinstance(exc, Cancelled):
                 exc = Cancelled('cancelled on request')  # it cannot end otherwise
@@ -189,23 +210,44 @@ class Job:
             if retry is not None:
                 self.next_retry = retry
                 retry_at = isoformat(time.time() + retry.delay)
-                logs.log.info('Retrying %s in %s s (attempt %d of %d), due to %s',
-                              logs.described(self), f'{retry.delay:g}', retry.attempt,
-                              self.max_attempts, error_string(info))
-                notify(strategy, 'job_retrying', self.job_id, retry.attempt, retry_at,
-                       error_string(info))
+                logs.log.info(
+                    'Retrying %s in %s s (attempt %d of %d), due to %s',
+                    logs.described(self),
+                    f'{retry.delay:g}',
+                    retry.attempt,
+                    self.max_attempts,
+                    error_string(info),
+                )
+                notify(
+                    strategy,
+                    'job_retrying',
+                    self.job_id,
+                    retry.attempt,
+                    retry_at,
+                    error_string(info),
+                )
                 self.failure_logged = True
                 raise
-            logs.log.error('Error performing %s from %s in %s: %s', logs.described(self),
-                           place, took, error_string(info), exc_info=exc)
+            logs.log.error(
+                'Error performing %s from %s in %s: %s',
+                logs.described(self),
+                place,
+                took,
+                error_string(info),
+                exc_info=exc,
+            )
             self.failure_logged = True
             self._record_end(strategy, 'job_failed', exc)
             raise
         if result is not None:
             notify(strategy, 'job_result', self.job_id, result)
         self._record_end(strategy, 'job_finished')
-        logs.log.info('Performed %s from %s in %s', logs.described(self), place,
-                      logs.milliseconds(monotonic() - started))
+        logs.log.info(
+            'Performed %s from %s in %s',
+            logs.described(self),
+            place,
+            logs.milliseconds(monotonic() - started),
+        )
         return result
 
     def _checked_result(self, result):
@@ -217,8 +259,10 @@ class Job:
         limit = get_settings(self.registry).result_max_bytes
         size = len(dumps(result))
         if size > limit:
-            raise ValueError(f'the result of {self!r} is {size} bytes once serialised, '
-                             f'more than immortus.result_max_bytes ({limit})')
+            raise ValueError(
+                f'the result of {self!r} is {size} bytes once serialised, '
+                f'more than immortus.result_max_bytes ({limit})'
+            )
         return result
 
     #: Seconds between the tries of a job's last write (its end).
@@ -237,16 +281,16 @@ class Job:
                 method(self.job_id, *args)
                 return
             except Exception:
-                log.warning('tracking strategy %r failed in %s for %r', strategy, event,
-                            self, exc_info=True)
+                log.warning(
+                    'tracking strategy %r failed in %s for %r', strategy, event, self, exc_info=True
+                )
             if delay is None:
                 break
             time.sleep(delay)
             args = () if exc is None else (failure(type(exc).__name__),)
         log.error('the end of %r (%s) could not be recorded', self, event)
 
-    def progress(self, current: float, total: float | None = None,
-                 message: Any = None) -> None:
+    def progress(self, current: float, total: float | None = None, message: Any = None) -> None:
         """Report progress from inside :meth:`perform`; raises
         :class:`~pyramid_immortus.Cancelled` once the job was asked to stop.
 
@@ -279,15 +323,23 @@ class Job:
 class ConfiguredJob:
     """What :meth:`Job.set` returns: a job class with enqueue options."""
 
-    def __init__(self, job_class: type[Job], wait: float | dt.timedelta | None = None,
-                 wait_until: dt.datetime | None = None, queue: str | None = None) -> None:
+    def __init__(
+        self,
+        job_class: type[Job],
+        wait: float | dt.timedelta | None = None,
+        wait_until: dt.datetime | None = None,
+        queue: str | None = None,
+    ) -> None:
         if wait is not None and wait_until is not None:
             raise TypeError('give wait or wait_until, not both')
         due = None
         if wait is not None:
             seconds = wait.total_seconds() if isinstance(wait, dt.timedelta) else wait
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-                    or not 0 <= seconds <= 10 * 365 * 86400:
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, (int, float))
+                or not 0 <= seconds <= 10 * 365 * 86400
+            ):
                 raise ValueError(f'wait must be from 0 seconds to ten years, not {wait!r}')
             due = time.time() + seconds
         elif wait_until is not None:
@@ -303,5 +355,6 @@ class ConfiguredJob:
     def perform_later(self, request: Request | Registry, *args: Any, **kwargs: Any) -> Job:
         """Enqueue a new job with these options (see
         :meth:`Job.perform_later`)."""
-        return self.job_class._create(request, args, kwargs, scheduled_at=self.scheduled_at,
-                                      queue=self.queue)
+        return self.job_class._create(
+            request, args, kwargs, scheduled_at=self.scheduled_at, queue=self.queue
+        )

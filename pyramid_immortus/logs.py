@@ -1,5 +1,6 @@
 """The log lines of a job's life, in ActiveJob's words, on the logger
 ``pyramid_immortus``."""
+
 import logging
 
 from .catalog import get_queue_adapter
@@ -42,7 +43,7 @@ def arguments(job):
 
 
 def _cut(text):
-    return text if len(text) <= MAX_ARGUMENT else text[:MAX_ARGUMENT - 3] + '...'
+    return text if len(text) <= MAX_ARGUMENT else text[: MAX_ARGUMENT - 3] + '...'
 
 
 def milliseconds(seconds):

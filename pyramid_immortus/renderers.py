@@ -1,4 +1,5 @@
 """The ``immortus`` renderer: a job becomes ``{"job_id", "job_class"}``."""
+
 from typing import Any
 
 from pyramid.response import Response
@@ -37,8 +38,11 @@ def job_payload(value: Any) -> tuple[int, dict[str, Any]]:
 
 def json_response(data: Any, status: int = 200) -> Response:
     """A JSON response that no cache keeps."""
-    return Response(body=dumps(data), status=status, headerlist=[
-        ('Content-Type', 'application/json'), ('Cache-Control', 'no-store')])
+    return Response(
+        body=dumps(data),
+        status=status,
+        headerlist=[('Content-Type', 'application/json'), ('Cache-Control', 'no-store')],
+    )
 
 
 def render_immortus(request: Any, job: Any) -> Response:

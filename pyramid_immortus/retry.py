@@ -1,4 +1,5 @@
 """``@retry_on``: run a job again when it fails with one of some errors."""
+
 from __future__ import annotations
 
 import math
@@ -45,10 +46,12 @@ class retry_on:
     no scan.
     """
 
-    def __init__(self, *exception_types: type[BaseException], attempts: int = 3,
-                 wait: Wait = 0) -> None:
+    def __init__(
+        self, *exception_types: type[BaseException], attempts: int = 3, wait: Wait = 0
+    ) -> None:
         if not exception_types or not all(
-                isinstance(t, type) and issubclass(t, BaseException) for t in exception_types):
+            isinstance(t, type) and issubclass(t, BaseException) for t in exception_types
+        ):
             raise TypeError('retry_on needs one or more exception classes')
         if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 1000:
             raise ValueError(f'attempts must be a whole number from 1 to 1000, not {attempts!r}')
@@ -89,8 +92,7 @@ class retry_on:
 
 def max_attempts(job_class: type) -> int:
     """The most runs any of ``job_class``'s policies allows (1 without)."""
-    return max((policy.attempts for policy in getattr(job_class, 'retry_policies', ())),
-               default=1)
+    return max((policy.attempts for policy in getattr(job_class, 'retry_policies', ())), default=1)
 
 
 def retry_for(job_class: type, exc: BaseException, attempt: int) -> Retry | None:

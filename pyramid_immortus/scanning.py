@@ -1,4 +1,5 @@
 """What ``config.scan()`` does with this add-on's decorated classes."""
+
 import venusian as _venusian
 
 

@@ -1,4 +1,5 @@
 """The ``immortus.*`` settings: one prefix, one table, one parser."""
+
 import math
 import re
 from dataclasses import dataclass
@@ -122,8 +123,14 @@ def as_origins(value):
             parsed.port  # noqa: B018 -- raises for a port that is not a number
         except ValueError:
             raise ValueError(f'{item!r} has a bad port') from None
-        if (parsed.scheme not in ('http', 'https') or not parsed.hostname
-                or parsed.path or parsed.query or parsed.fragment or parsed.username):
+        if (
+            parsed.scheme not in ('http', 'https')
+            or not parsed.hostname
+            or parsed.path
+            or parsed.query
+            or parsed.fragment
+            or parsed.username
+        ):
             raise ValueError(f'{item!r} is not an origin like https://app.example:8443')
         origins.append(item.rstrip('/'))
     return tuple(origins)
@@ -231,7 +238,8 @@ def parse_setting(settings, name):
         return default if raw is None else convert(raw)
     except ValueError as exc:
         raise ConfigurationError(
-            f'Invalid value {shown(key, raw)!r} for setting {key!r}: {exc}') from None
+            f'Invalid value {shown(key, raw)!r} for setting {key!r}: {exc}'
+        ) from None
 
 
 def parse_settings(settings):
@@ -244,14 +252,17 @@ def parse_settings(settings):
     otherwise be ignored silently).
     """
     known = {SETTINGS_PREFIX + name for name, _, _ in SETTINGS}
-    unknown = sorted(key for key in settings
-                     if key.startswith(SETTINGS_PREFIX) and key not in known)
+    unknown = sorted(
+        key for key in settings if key.startswith(SETTINGS_PREFIX) and key not in known
+    )
     if unknown:
         raise ConfigurationError(
             f'Unknown setting {unknown[0]!r}; the immortus.* settings are: '
-            + ', '.join(sorted(known)))
-    return ImmortusSettings(**{name.replace('.', '_'): parse_setting(settings, name)
-                               for name, _, _ in SETTINGS})
+            + ', '.join(sorted(known))
+        )
+    return ImmortusSettings(
+        **{name.replace('.', '_'): parse_setting(settings, name) for name, _, _ in SETTINGS}
+    )
 
 
 def get_settings(request_or_registry) -> ImmortusSettings:

@@ -1,5 +1,6 @@
 """The one status vocabulary every built-in strategy reports in, and the
 values a report may hold (JSON only, never NaN)."""
+
 import json
 import math
 from datetime import datetime, timezone
@@ -55,7 +56,7 @@ def error_string(info):
     """The short ``"Type: message"`` string of an :func:`exception_info`."""
     if not info['message']:
         return info['type']
-    return f"{info['type']}: {info['message']}"
+    return f'{info["type"]}: {info["message"]}'
 
 
 def finite_number(value, name):
@@ -102,8 +103,12 @@ def too_deep(value, limit=MAX_DEPTH):
     """Whether lists and dicts nest in ``value`` more than ``limit`` deep."""
     level = [value]
     for _ in range(limit + 1):
-        level = [item for node in level if isinstance(node, (list, tuple, dict))
-                 for item in (node.values() if isinstance(node, dict) else node)]
+        level = [
+            item
+            for node in level
+            if isinstance(node, (list, tuple, dict))
+            for item in (node.values() if isinstance(node, dict) else node)
+        ]
         if not level:
             return False
     return True
@@ -113,8 +118,7 @@ def json_value(value, name):
     """``value`` as plain JSON data (what every strategy stores and every
     page receives), or ``TypeError`` naming ``name``."""
     if too_deep(value):
-        raise TypeError(f'{name} must be plain JSON data: it nests more than '
-                        f'{MAX_DEPTH} deep')
+        raise TypeError(f'{name} must be plain JSON data: it nests more than {MAX_DEPTH} deep')
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError, RecursionError) as exc:
@@ -126,9 +130,21 @@ def dumps(data):
     return json.dumps(data, separators=(',', ':'), allow_nan=False).encode()
 
 
-def build_report(status, enqueued_at=None, started_at=None, ended_at=None,
-                 progress=None, meta=None, exception=None, attempt=1, max_attempts=1,
-                 scheduled_at=None, retry_at=None, last_error=None, result=None):
+def build_report(
+    status,
+    enqueued_at=None,
+    started_at=None,
+    ended_at=None,
+    progress=None,
+    meta=None,
+    exception=None,
+    attempt=1,
+    max_attempts=1,
+    scheduled_at=None,
+    retry_at=None,
+    last_error=None,
+    result=None,
+):
     """Assemble a verify answer (without ``job_id``) from stored fields.
 
     ``attempt`` and ``max_attempts`` are always there; ``scheduled_at``
@@ -173,5 +189,4 @@ def lease_expired(status, deadline, now):
 def worker_lost():
     """The failure of a job whose worker (or web process) stopped
     answering: a new dict each time."""
-    return {'type': 'WorkerLost',
-            'message': 'the worker running this job stopped responding'}
+    return {'type': 'WorkerLost', 'message': 'the worker running this job stopped responding'}

@@ -19,6 +19,7 @@ The application's own adapter still prepares each job, so arguments it
 could not carry (``rq``: what does not pickle) raise ``TypeError`` in
 ``perform_later`` as they would in production.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,9 +50,16 @@ from .settings import SETTINGS_PREFIX
 log = logging.getLogger(__name__)
 
 __all__ = [
-    'EnqueuedJob', 'RecordingAdapter', 'enqueued_jobs', 'performed_jobs',
-    'perform_enqueued_jobs', 'clear_enqueued_jobs', 'clear_performed_jobs',
-    'assert_enqueued_jobs', 'assert_enqueued_with', 'includeme',
+    'EnqueuedJob',
+    'RecordingAdapter',
+    'enqueued_jobs',
+    'performed_jobs',
+    'perform_enqueued_jobs',
+    'clear_enqueued_jobs',
+    'clear_performed_jobs',
+    'assert_enqueued_jobs',
+    'assert_enqueued_with',
+    'includeme',
 ]
 
 #: The name the recording adapter is registered under.
@@ -88,7 +96,7 @@ class EnqueuedJob:
         args = [repr(a) for a in self.arguments]
         args += [f'{k}={v!r}' for k, v in self.kwargs.items()]
         at = '' if self.scheduled_at is None else f' at {self.scheduled_at}'
-        return f"{self.job_class}({', '.join(args)}) on queue {self.queue!r}{at}"
+        return f'{self.job_class}({", ".join(args)}) on queue {self.queue!r}{at}'
 
 
 @implementer(ICancellableQueueAdapter)
@@ -117,7 +125,8 @@ class RecordingAdapter:
         settings = registry.queryUtility(IImmortusSettings)
         if settings is None:
             raise ConfigurationError(
-                "pyramid_immortus.testing needs config.include('pyramid_immortus')")
+                "pyramid_immortus.testing needs config.include('pyramid_immortus')"
+            )
         return cls(settings.queue_adapter, settings.rq_queue)
 
     # -- the adapter -----------------------------------------------------
@@ -131,10 +140,16 @@ class RecordingAdapter:
     def enqueue(self, job: Any) -> None:
         """Record ``job``; it runs only in :func:`perform_enqueued_jobs`."""
         record = EnqueuedJob(
-            job=job, job_id=job.job_id, job_class=job.job_class, job_type=type(job),
-            arguments=tuple(job.arguments), kwargs=dict(job.kwargs),
+            job=job,
+            job_id=job.job_id,
+            job_class=job.job_class,
+            job_type=type(job),
+            arguments=tuple(job.arguments),
+            kwargs=dict(job.kwargs),
             queue=job.queue or self.rq_queue,
-            scheduled_at=getattr(job, 'scheduled_at', None), owner=job.owner)
+            scheduled_at=getattr(job, 'scheduled_at', None),
+            owner=job.owner,
+        )
         with self._lock:
             self._pending[job.job_id] = record
             self._classes[job.job_id] = job.job_class
@@ -218,7 +233,8 @@ def use_recording_adapter(registry: Any) -> None:
     settings = registry.queryUtility(IImmortusSettings)
     if settings is None:
         raise ConfigurationError(
-            "pyramid_immortus.testing needs config.include('pyramid_immortus')")
+            "pyramid_immortus.testing needs config.include('pyramid_immortus')"
+        )
     adapter = registry.getUtility(IQueueAdapter, name=TESTING)
     if isinstance(settings.queue_adapter, str) and settings.queue_adapter != TESTING:
         adapter.real = registry.queryUtility(IQueueAdapter, name=settings.queue_adapter)
@@ -227,33 +243,42 @@ def use_recording_adapter(registry: Any) -> None:
     if strategy is not None:
         strategy = resolve_strategy_spec(registry, strategy, key)
         if needs_rq_adapter(registry, strategy):
-            log.info('%s = %s reads what only the rq adapter writes: memory tracks '
-                     'jobs under pyramid_immortus.testing', key, strategy)
+            log.info(
+                '%s = %s reads what only the rq adapter writes: memory tracks '
+                'jobs under pyramid_immortus.testing',
+                key,
+                strategy,
+            )
             strategy = MEMORY
     catalog = get_catalog(registry)
     for job_class, spec in catalog.inline_strategies():
-        name = resolve_strategy_spec(registry, spec,
-                                     f'the inline strategy of {dotted_name(job_class)}')
+        name = resolve_strategy_spec(
+            registry, spec, f'the inline strategy of {dotted_name(job_class)}'
+        )
         if needs_rq_adapter(registry, name):
-            log.info('the inline strategy %s of %s reads what only the rq adapter '
-                     'writes: memory tracks it under pyramid_immortus.testing',
-                     name, dotted_name(job_class))
+            log.info(
+                'the inline strategy %s of %s reads what only the rq adapter '
+                'writes: memory tracks it under pyramid_immortus.testing',
+                name,
+                dotted_name(job_class),
+            )
             name = MEMORY
         catalog.set_inline_strategy(job_class, name)
     registry.registerUtility(
         dataclasses.replace(settings, queue_adapter=TESTING, tracking_strategy=strategy),
-        IImmortusSettings)
+        IImmortusSettings,
+    )
 
 
 def includeme(config: Any) -> None:
     """Record jobs instead of running them (see the module's docstring)."""
     add_queue_adapter(config, TESTING, RecordingAdapter)
     registry = config.registry
-    config.action('immortus.testing', lambda: use_recording_adapter(registry),
-                  order=ORDER_SWAP)
+    config.action('immortus.testing', lambda: use_recording_adapter(registry), order=ORDER_SWAP)
 
 
 # -- the helpers ---------------------------------------------------------
+
 
 def recording_adapter(request_or_registry: Any) -> RecordingAdapter:
     """The recording adapter of the application of a request or registry
@@ -261,12 +286,16 @@ def recording_adapter(request_or_registry: Any) -> RecordingAdapter:
     ``make_wsgi_app()``)."""
     registry = registry_of(request_or_registry)
     settings = registry.queryUtility(IImmortusSettings)
-    adapter = (registry.queryUtility(IQueueAdapter, name=settings.queue_adapter)
-               if settings is not None else None)
+    adapter = (
+        registry.queryUtility(IQueueAdapter, name=settings.queue_adapter)
+        if settings is not None
+        else None
+    )
     if not isinstance(adapter, RecordingAdapter):
         raise RuntimeError(
             'this application does not record jobs: add '
-            "config.include('pyramid_immortus.testing') to its configuration")
+            "config.include('pyramid_immortus.testing') to its configuration"
+        )
     return adapter
 
 
@@ -287,8 +316,7 @@ def matches(record: EnqueuedJob, only: Any) -> bool:
 
 def describe_kind(only: Any) -> str:
     kinds = only if isinstance(only, (tuple, list, set, frozenset)) else (only,)
-    return ', '.join(k if isinstance(k, str) else getattr(k, '__name__', repr(k))
-                     for k in kinds)
+    return ', '.join(k if isinstance(k, str) else getattr(k, '__name__', repr(k)) for k in kinds)
 
 
 def listing(records: Iterable[EnqueuedJob]) -> str:
@@ -318,8 +346,9 @@ def clear_performed_jobs(request_or_registry: Any) -> list[EnqueuedJob]:
     return recording_adapter(request_or_registry).clear_performed()
 
 
-def perform_enqueued_jobs(request_or_registry: Any, only: Any = None,
-                          raise_errors: bool = True, limit: int = 1000) -> list[EnqueuedJob]:
+def perform_enqueued_jobs(
+    request_or_registry: Any, only: Any = None, raise_errors: bool = True, limit: int = 1000
+) -> list[EnqueuedJob]:
     """Run the recorded jobs (of ``only``, as in :func:`assert_enqueued_jobs`),
     oldest first, and the jobs they enqueue, in the calling thread through
     ``Job.run``: their strategy records them started, then finished or
@@ -342,7 +371,8 @@ def perform_enqueued_jobs(request_or_registry: Any, only: Any = None,
             adapter.put_back(record)
             raise RuntimeError(
                 f'perform_enqueued_jobs ran {limit} jobs and more are enqueued: '
-                'does a job enqueue another for ever?')
+                'does a job enqueue another for ever?'
+            )
         manager.push({'registry': registry, 'request': None})
         try:
             record.job.run()
@@ -364,8 +394,9 @@ def perform_enqueued_jobs(request_or_registry: Any, only: Any = None,
         ran.append(record)
 
 
-def assert_enqueued_jobs(request_or_registry: Any, count: int,
-                         only: Any = None) -> list[EnqueuedJob]:
+def assert_enqueued_jobs(
+    request_or_registry: Any, count: int, only: Any = None
+) -> list[EnqueuedJob]:
     """Assert that ``count`` jobs (of ``only``: a job class, a registered
     name, or a tuple of those) are enqueued; return them."""
     everything = enqueued_jobs(request_or_registry)
@@ -375,15 +406,21 @@ def assert_enqueued_jobs(request_or_registry: Any, count: int,
         of = f' of {describe_kind(only)}' if only is not None else ''
         raise AssertionError(
             f'expected {count} enqueued {what}{of}, found {len(found)}; '
-            f'enqueued:\n{listing(everything)}')
+            f'enqueued:\n{listing(everything)}'
+        )
     return found
 
 
 _ANY = object()
 
 
-def assert_enqueued_with(request_or_registry: Any, job_class: Any, args: Any = _ANY,
-                         kwargs: Any = _ANY, queue: Any = _ANY) -> EnqueuedJob:
+def assert_enqueued_with(
+    request_or_registry: Any,
+    job_class: Any,
+    args: Any = _ANY,
+    kwargs: Any = _ANY,
+    queue: Any = _ANY,
+) -> EnqueuedJob:
     """Assert that a job of ``job_class`` (a class or registered name) is
     enqueued with exactly these positional ``args`` and ``kwargs`` (and on
     ``queue``), each checked only when given; return the first match."""
@@ -399,10 +436,13 @@ def assert_enqueued_with(request_or_registry: Any, job_class: Any, args: Any = _
         if queue is not _ANY and record.queue != queue:
             continue
         return record
-    wanted = [f'args={wanted_args!r}' if wanted_args is not _ANY else None,
-              f'kwargs={kwargs!r}' if kwargs is not _ANY else None,
-              f'queue={queue!r}' if queue is not _ANY else None]
+    wanted = [
+        f'args={wanted_args!r}' if wanted_args is not _ANY else None,
+        f'kwargs={kwargs!r}' if kwargs is not _ANY else None,
+        f'queue={queue!r}' if queue is not _ANY else None,
+    ]
     spec = ', '.join(w for w in wanted if w)
     raise AssertionError(
-        f"expected a {describe_kind(job_class)} job enqueued"
-        f"{' with ' + spec if spec else ''}; enqueued:\n{listing(everything)}")
+        f'expected a {describe_kind(job_class)} job enqueued'
+        f'{" with " + spec if spec else ""}; enqueued:\n{listing(everything)}'
+    )

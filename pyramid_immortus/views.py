@@ -2,6 +2,7 @@
 
 Every answer is JSON with ``Cache-Control: no-store``.
 """
+
 import logging
 import re
 
@@ -74,8 +75,9 @@ def read_records(strategy, job_ids, with_owner):
     for job_id in job_ids:
         try:
             owner = find_owner(job_id) if find_owner is not None else None
-            records[job_id] = JobRecord(read_report(strategy, job_id), None,
-                                        None if owner is None else str(owner))
+            records[job_id] = JobRecord(
+                read_report(strategy, job_id), None, None if owner is None else str(owner)
+            )
         except Exception as exc:
             records[job_id] = exc
     return records
@@ -107,7 +109,10 @@ def verify_jobs(request, job_ids, job_class=None):
         if valid_job_id(job_id):
             valid.append(job_id)
         else:
-            results[job_id] = 400, {'job_id': job_id[:MAX_JOB_ID_LENGTH], 'error': 'malformed job id'}
+            results[job_id] = (
+                400,
+                {'job_id': job_id[:MAX_JOB_ID_LENGTH], 'error': 'malformed job id'},
+            )
     registry = request.registry
     if valid and job_class is not None and get_catalog(registry).get(job_class) is None:
         for job_id in valid:
@@ -197,8 +202,9 @@ def can_hold_csrf_tokens(registry):
     """Whether the application keeps CSRF tokens: a session factory, or a
     CSRF storage policy of its own."""
     policy = registry.queryUtility(ICSRFStoragePolicy)
-    return (registry.queryUtility(ISessionFactory) is not None
-            or not isinstance(policy, (LegacySessionCSRFStoragePolicy, type(None))))
+    return registry.queryUtility(ISessionFactory) is not None or not isinstance(
+        policy, (LegacySessionCSRFStoragePolicy, type(None))
+    )
 
 
 def check_cancel_csrf(request):
@@ -267,7 +273,8 @@ def cancel_view(request):
         # an adapter that cannot say whose a job is cannot be trusted to
         # take back the right one
         return json_response(
-            {'job_id': job_id, 'error': 'the queue adapter cannot cancel jobs'}, 501)
+            {'job_id': job_id, 'error': 'the queue adapter cannot cancel jobs'}, 501
+        )
     if own_class is None:
         return answer(unknown(job_id))  # not a job the adapter holds
     try:
@@ -282,8 +289,12 @@ def cancel_view(request):
     if outcome == 'stopping':
         logs.log.info('Stopping %s (Job ID: %s) in %s', own_class, job_id, place)
         return json_response({'job_id': job_id, 'stopping': True}, 202)
-    notify(find_tracking_strategy(registry, job_class), 'job_failed', job_id,
-           Cancelled('cancelled on request'))
+    notify(
+        find_tracking_strategy(registry, job_class),
+        'job_failed',
+        job_id,
+        Cancelled('cancelled on request'),
+    )
     logs.log.info('Cancelled %s (Job ID: %s) in %s', own_class, job_id, place)
     return json_response({'job_id': job_id, 'cancelled': True}, 200)
 
@@ -300,7 +311,9 @@ def bad_csrf_view(exc, request):
     """A failed CSRF check (token or origin) on the cancel route: JSON
     ``400``."""
     error = 'bad CSRF origin' if isinstance(exc, BadCSRFOrigin) else 'bad CSRF token'
-    return json_response({'job_id': request.matchdict['job_id'][:MAX_JOB_ID_LENGTH], 'error': error}, 400)
+    return json_response(
+        {'job_id': request.matchdict['job_id'][:MAX_JOB_ID_LENGTH], 'error': error}, 400
+    )
 
 
 def url_decode_error_view(exc, request):

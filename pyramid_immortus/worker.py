@@ -6,6 +6,7 @@ registry, settings and strategies, then works on the configured Redis and
 queues.  SIGTERM (or one SIGINT) lets the current job finish and stops;
 a second SIGINT stops at once (rq's warm and cold shutdown).
 """
+
 import argparse
 import ctypes
 import gc
@@ -90,8 +91,9 @@ class ImmortusWorker(Worker):
             return
         super()._handle_stopped_job(job, queue, execution)
 
-    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string='',
-                           execution=None):
+    def handle_job_failure(
+        self, job, queue, started_job_registry=None, exc_string='', execution=None
+    ):
         """rq's bookkeeping of a failed job, then the job's strategy learns
         of the failure too: one that came before ``Job.run`` (a class this
         worker does not know, arguments that do not unpickle), a work horse
@@ -102,8 +104,13 @@ class ImmortusWorker(Worker):
             failure = failure_of(exc_string or '', stopped)
             for strategy in job.tracking_strategies():  # first: the rq strategy
                 notify(strategy, 'job_failed', job.id, failure)  # refuses it once rq says failed
-        super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
-                                   exc_string=exc_string, execution=execution)
+        super().handle_job_failure(
+            job,
+            queue,
+            started_job_registry=started_job_registry,
+            exc_string=exc_string,
+            execution=execution,
+        )
 
     def main_work_horse(self, job, queue):
         """The work horse dies with its worker (Linux), so that a job whose
@@ -114,8 +121,9 @@ class ImmortusWorker(Worker):
     def work(self, *args, **kwargs):
         """rq's work loop, beside a thread that puts back in their queue the
         jobs that a dead worker had taken but not started."""
-        threading.Thread(target=self._recover_taken_jobs, daemon=True,
-                         name='immortus-recovery').start()
+        threading.Thread(
+            target=self._recover_taken_jobs, daemon=True, name='immortus-recovery'
+        ).start()
         return super().work(*args, **kwargs)
 
     def _recover_taken_jobs(self):
@@ -164,13 +172,15 @@ def recover_taken_jobs(connection, queue, lease):
     recovered = []
     for raw in connection.lrange(intermediate, 0, -1):
         job_id = raw.decode()
-        if script(keys=[intermediate, queue.key, RQJob.key_for(job_id), seen],
-                  args=[job_id, time.time(), lease]):
+        if script(
+            keys=[intermediate, queue.key, RQJob.key_for(job_id), seen],
+            args=[job_id, time.time(), lease],
+        ):
             recovered.append(job_id)
     if recovered:
         logging.getLogger(__name__).warning(
-            'put back in %s the jobs a dead worker had taken: %s', queue.name,
-            ', '.join(recovered))
+            'put back in %s the jobs a dead worker had taken: %s', queue.name, ', '.join(recovered)
+        )
     return recovered
 
 
@@ -186,8 +196,14 @@ def die_with_parent(parent_pid):
         os._exit(1)
 
 
-def make_worker(registry, queues=None, name=None, job_monitoring_interval=DEFAULT_JOB_MONITORING_INTERVAL,
-                lease_grace=RQ_LEASE_GRACE, worker_class=ImmortusWorker):
+def make_worker(
+    registry,
+    queues=None,
+    name=None,
+    job_monitoring_interval=DEFAULT_JOB_MONITORING_INTERVAL,
+    lease_grace=RQ_LEASE_GRACE,
+    worker_class=ImmortusWorker,
+):
     """Build a worker for the application of ``registry``.
 
     ``queues`` defaults to ``immortus.rq.queue``.  The worker shares the
@@ -200,7 +216,8 @@ def make_worker(registry, queues=None, name=None, job_monitoring_interval=DEFAUL
     names = queues or [settings.rq_queue]
     worker = worker_class(
         [Queue(q, connection=connection, job_class=ImmortusRQJob) for q in names],
-        connection=connection, name=name,
+        connection=connection,
+        name=name,
         job_monitoring_interval=job_monitoring_interval,
         default_result_ttl=settings.result_ttl,
     )
@@ -211,6 +228,7 @@ def make_worker(registry, queues=None, name=None, job_monitoring_interval=DEFAUL
 def seconds(minimum, maximum=86400):
     """An argparse type: a whole number of seconds from ``minimum`` to
     ``maximum``."""
+
     def convert(text):
         try:
             value = int(text)
@@ -227,25 +245,39 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog='immortus-worker',
         description='Run pyramid_immortus jobs from rq queues, inside the '
-                    'Pyramid application configured by CONFIG_URI.')
+        'Pyramid application configured by CONFIG_URI.',
+    )
     parser.add_argument('config_uri', help='the .ini file, e.g. production.ini')
-    parser.add_argument('--queue', '-q', action='append', dest='queues',
-                        metavar='NAME', help='a queue to work on (repeatable; '
-                        'default: immortus.rq.queue)')
-    parser.add_argument('--burst', '-b', action='store_true',
-                        help='stop once the queues are empty')
+    parser.add_argument(
+        '--queue',
+        '-q',
+        action='append',
+        dest='queues',
+        metavar='NAME',
+        help='a queue to work on (repeatable; default: immortus.rq.queue)',
+    )
+    parser.add_argument('--burst', '-b', action='store_true', help='stop once the queues are empty')
     parser.add_argument('--name', '-n', help='the worker name rq shows')
-    parser.add_argument('--job-monitoring-interval', type=seconds(1),
-                        default=DEFAULT_JOB_MONITORING_INTERVAL,
-                        metavar='SECONDS', help='heartbeat interval (default 30); '
-                        'a dead worker\'s job reads failed after this + 60 s')
-    parser.add_argument('--lease-grace', type=seconds(1), default=RQ_LEASE_GRACE,
-                        metavar='SECONDS',
-                        help='added to the heartbeat interval to declare a '
-                        'silent worker dead (default 60, as rq)')
-    parser.add_argument('--no-scheduler', action='store_true',
-                        help="do not run rq's scheduler here (scheduled jobs and retry "
-                        'waits then need one that runs elsewhere)')
+    parser.add_argument(
+        '--job-monitoring-interval',
+        type=seconds(1),
+        default=DEFAULT_JOB_MONITORING_INTERVAL,
+        metavar='SECONDS',
+        help="heartbeat interval (default 30); a dead worker's job reads failed after this + 60 s",
+    )
+    parser.add_argument(
+        '--lease-grace',
+        type=seconds(1),
+        default=RQ_LEASE_GRACE,
+        metavar='SECONDS',
+        help='added to the heartbeat interval to declare a silent worker dead (default 60, as rq)',
+    )
+    parser.add_argument(
+        '--no-scheduler',
+        action='store_true',
+        help="do not run rq's scheduler here (scheduled jobs and retry "
+        'waits then need one that runs elsewhere)',
+    )
     parser.add_argument('--logging-level', default='INFO')
     return parser.parse_args(argv)
 
@@ -259,11 +291,19 @@ def main(argv=None):
     log = logging.getLogger(__name__)
     try:
         while True:
-            worker = make_worker(env['registry'], args.queues, args.name,
-                                 args.job_monitoring_interval, args.lease_grace)
+            worker = make_worker(
+                env['registry'],
+                args.queues,
+                args.name,
+                args.job_monitoring_interval,
+                args.lease_grace,
+            )
             try:
-                worker.work(burst=args.burst, logging_level=args.logging_level,
-                            with_scheduler=not args.no_scheduler)
+                worker.work(
+                    burst=args.burst,
+                    logging_level=args.logging_level,
+                    with_scheduler=not args.no_scheduler,
+                )
                 return 0
             except UNAVAILABLE as exc:
                 log.warning('Redis is unavailable (%s): working again once it answers', exc)

@@ -1,13 +1,21 @@
 """Headless Chromium (Debian's) started by pid, driven over CDP by Playwright."""
+
 import os
 import shutil
 import signal
 import subprocess
 import time
 
-CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-                  '--disable-background-networking', '--disable-component-update',
-                  '--disable-sync', '--disable-quic']
+CHROMIUM_FLAGS = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--disable-quic',
+]
 
 
 def find_chromium():
@@ -33,10 +41,18 @@ class Chromium:
         executable = find_chromium()
         port_file = os.path.join(self.profile_dir, 'DevToolsActivePort')
         self.proc = subprocess.Popen(
-            [executable, *CHROMIUM_FLAGS, '--remote-debugging-port=0',
-             '--remote-debugging-address=127.0.0.1', f'--user-data-dir={self.profile_dir}',
-             'about:blank'],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                executable,
+                *CHROMIUM_FLAGS,
+                '--remote-debugging-port=0',
+                '--remote-debugging-address=127.0.0.1',
+                f'--user-data-dir={self.profile_dir}',
+                'about:blank',
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while not os.path.exists(port_file) or not read_text(port_file).strip():
             if self.proc.poll() is not None or time.monotonic() > deadline:

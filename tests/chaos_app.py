@@ -6,6 +6,7 @@ strategy (the same jobs with an ``R`` in front), and two Redis lists the
 test reads afterwards: every run that reached its end (``RAN``) and every
 run that began (``STARTS``), so that a job run twice shows.
 """
+
 import os
 import time
 

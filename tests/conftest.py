@@ -3,6 +3,7 @@
 Helpers (``wait_for``, ``write_ini``, ``Processes``, ``REDIS_URL``...) live
 in ``tests/support.py``: import them from there.
 """
+
 import fnmatch
 import warnings
 
@@ -103,9 +104,12 @@ def pytest_collection_modifyitems(config, items):
     for entries in NODE_MARKERS.values():
         for entry in entries:
             if entry not in used and entry.split('::', 1)[0] in modules:
-                warnings.warn(pytest.PytestWarning(
-                    f'tests/conftest.py: NODE_MARKERS names no collected test: {entry}'),
-                    stacklevel=2)
+                warnings.warn(
+                    pytest.PytestWarning(
+                        f'tests/conftest.py: NODE_MARKERS names no collected test: {entry}'
+                    ),
+                    stacklevel=2,
+                )
 
 
 def pytest_sessionfinish(session):
@@ -114,6 +118,7 @@ def pytest_sessionfinish(session):
 
 
 # -- fixtures -----------------------------------------------------------------
+
 
 @pytest.fixture
 def make_config():
@@ -185,6 +190,7 @@ def private_redis(processes, tmp_path):
 @pytest.fixture
 def make_rq_app(tmp_path):
     """Build the integration app on the rq adapter: ``(TestApp, ini path)``."""
+
     def make(**settings):
         ini = write_ini(tmp_path / 'app.ini', rq_settings(**settings))
         return TestApp(get_app(ini)), ini

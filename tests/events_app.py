@@ -1,6 +1,7 @@
 """An application for the events gateway's tests: the user is the
 ``X-User`` header (or the ``user`` cookie), ``view-jobs`` is granted to
 every user but ``blocked``, and a job is its owner's alone."""
+
 from pyramid.config import Configurator
 
 from tests.integration_app import Steps

@@ -1,4 +1,5 @@
 """The application integration tests serve and run workers against."""
+
 import os
 import time
 
@@ -100,8 +101,11 @@ def page(request):
 
 
 def echo(request):
-    return {'csrf': request.headers.get('X-CSRF-Token'),
-            'content_type': request.content_type, 'body': request.text}
+    return {
+        'csrf': request.headers.get('X-CSRF-Token'),
+        'content_type': request.content_type,
+        'body': request.text,
+    }
 
 
 def routes(config):

@@ -8,29 +8,34 @@ it lets a browser actually send what the client puts in a cross-origin
 request.  It serves the client's static files, the HTML pages it is given,
 and a JSON answer for anything else.
 """
+
 import json
 import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      'pyramid_immortus', 'static')
+STATIC = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'pyramid_immortus', 'static'
+)
 STATIC_FILES = ('immortus.js', 'immortus.mjs')
 
 
 def page(site, head='', body=''):
     """An HTML page with the CSRF meta tag and the classic script (by an
     absolute URL, so that a ``<base>`` in ``head`` does not move it)."""
-    return ('<!doctype html><html><head><meta charset="utf-8">' + head
-            + '<meta name="csrf-token" content="page-token">'
-            + f'<script src="{site.url}/static/immortus.js"></script></head>'
-            + f'<body>{body}<p id="ready">ready</p></body></html>')
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        + head
+        + '<meta name="csrf-token" content="page-token">'
+        + f'<script src="{site.url}/static/immortus.js"></script></head>'
+        + f'<body>{body}<p id="ready">ready</p></body></html>'
+    )
 
 
 class Site:
     def __init__(self):
-        self.pages = {}       # path -> HTML
-        self.requests = []    # {'method', 'path', 'headers' (lower-case names)}
+        self.pages = {}  # path -> HTML
+        self.requests = []  # {'method', 'path', 'headers' (lower-case names)}
         self.server = None
         self.thread = None
 
@@ -68,12 +73,17 @@ class Site:
                 site.requests.append({'method': self.command, 'path': path, 'headers': headers})
                 if self.command == 'OPTIONS':
                     asked = headers.get('access-control-request-headers', '')
-                    self.answer(204, extra=[('Access-Control-Allow-Methods', 'GET, POST, PUT'),
-                                            ('Access-Control-Allow-Headers', asked)])
+                    self.answer(
+                        204,
+                        extra=[
+                            ('Access-Control-Allow-Methods', 'GET, POST, PUT'),
+                            ('Access-Control-Allow-Headers', asked),
+                        ],
+                    )
                 elif self.command == 'GET' and path in site.pages:
                     self.answer(200, site.pages[path].encode(), 'text/html; charset=utf-8')
                 elif self.command == 'GET' and path.startswith('/static/'):
-                    name = path[len('/static/'):]
+                    name = path[len('/static/') :]
                     if name not in STATIC_FILES:
                         self.answer(404, b'{}', 'application/json')
                         return
@@ -91,8 +101,9 @@ class Site:
 
         self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True
+        )
         self.thread.start()
         return self
 

@@ -1,5 +1,6 @@
 """Jobs and an application for the tests of a job's whole life (results,
 retries, scheduling, stopping) and of its log lines."""
+
 import time
 
 from webtest import TestApp
@@ -9,8 +10,13 @@ from pyramid_immortus import Job, retry_on
 
 class Returns(Job):
     def perform(self, kind):
-        return {'dict': {'total': 3, 'lines': ['a', 'b']}, 'none': None,
-                'set': {1, 2}, 'big': 'x' * 70000, 'number': 42}[kind]
+        return {
+            'dict': {'total': 3, 'lines': ['a', 'b']},
+            'none': None,
+            'set': {1, 2},
+            'big': 'x' * 70000,
+            'number': 42,
+        }[kind]
 
 
 @retry_on(KeyError, attempts=2)
@@ -21,8 +27,9 @@ class Flaky(Job):
     def perform(self, failures, error='ValueError'):
         runs = self.registry.runs[self.job_id] = self.registry.runs.get(self.job_id, 0) + 1
         if runs <= failures:
-            raise {'ValueError': ValueError, 'KeyError': KeyError,
-                   'TypeError': TypeError}[error](f'run {runs}')
+            raise {'ValueError': ValueError, 'KeyError': KeyError, 'TypeError': TypeError}[error](
+                f'run {runs}'
+            )
         return {'runs': runs}
 
 
@@ -43,8 +50,9 @@ class Never(Job):
 
 def start(request):
     body = request.json_body
-    job_class = {'Returns': Returns, 'Flaky': Flaky, 'Steps': Steps,
-                 'Never': Never}[request.matchdict['name']]
+    job_class = {'Returns': Returns, 'Flaky': Flaky, 'Steps': Steps, 'Never': Never}[
+        request.matchdict['name']
+    ]
     if 'wait' in body:
         job_class = job_class.set(wait=body['wait'])
     return job_class.perform_later(request, *body.get('args', []))

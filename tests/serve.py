@@ -2,6 +2,7 @@
 
 ``python -m tests.serve CONFIG_URI`` prints ``PORT <n>`` once listening.
 """
+
 import sys
 
 from pyramid.paster import get_app, setup_logging

@@ -5,6 +5,7 @@ apt-get and started when missing), Chromium (apt-get), node and the npm
 test tools (``npm ci`` in tests/js).  Everything else the tests need is a
 Python package of the ``testing`` extra.
 """
+
 import json
 import os
 import shutil
@@ -57,9 +58,23 @@ def ensure_redis():
         say(f'redis answers on 127.0.0.1:{REDIS_PORT}')
         return
     os.makedirs('/tmp/immortus-redis', exist_ok=True)
-    run('redis-server', '--daemonize', 'yes', '--bind', '127.0.0.1', '--port', str(REDIS_PORT),
-        '--save', '', '--appendonly', 'no', '--dir', '/tmp/immortus-redis',
-        '--logfile', '/tmp/immortus-redis/redis.log')
+    run(
+        'redis-server',
+        '--daemonize',
+        'yes',
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        str(REDIS_PORT),
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        '/tmp/immortus-redis',
+        '--logfile',
+        '/tmp/immortus-redis/redis.log',
+    )
     deadline = time.monotonic() + 20
     while not redis_answers():
         if time.monotonic() > deadline:
@@ -82,8 +97,9 @@ def missing_npm_packages():
     """The devDependencies of tests/js that are not installed."""
     with open(os.path.join(JS_TESTS, 'package.json')) as f:
         wanted = json.load(f)['devDependencies']
-    return [name for name in wanted
-            if not os.path.isdir(os.path.join(JS_TESTS, 'node_modules', name))]
+    return [
+        name for name in wanted if not os.path.isdir(os.path.join(JS_TESTS, 'node_modules', name))
+    ]
 
 
 def ensure_node():

@@ -4,6 +4,7 @@ test modules import (``from tests.support import wait_for``).
 Fixtures live in ``tests/conftest.py`` and are built from these; nothing
 here is a fixture, and no test module imports from another test module.
 """
+
 import os
 import signal
 import socket
@@ -70,10 +71,12 @@ def empty_test_db(url=REDIS_URL):
         client.close()
         pytest.fail(
             f'the test database {url} holds {-answer} keys and not {OWNED_KEY!r}, the key '
-            f'the test suite writes there: they are not the suite\'s, and it will not empty '
+            f"the test suite writes there: they are not the suite's, and it will not empty "
             f'the database. Set IMMORTUS_TEST_REDIS_URL to an empty database, or, if the '
             f'keys are only what an interrupted test run left, empty it yourself '
-            f'(redis-cli -u {url} flushdb).', pytrace=False)
+            f'(redis-cli -u {url} flushdb).',
+            pytrace=False,
+        )
     _claimed.add(url)
     # marked at once, so that a run killed in the middle of a test leaves a
     # database the next run may empty
@@ -113,8 +116,19 @@ class PrivateRedis:
         self.processes = processes
         self.port = free_port()
         self.url = f'redis://127.0.0.1:{self.port}/0'
-        self.args = ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1',
-                     '--save', '', '--appendonly', 'yes', '--dir', str(directory)]
+        self.args = [
+            'redis-server',
+            '--port',
+            str(self.port),
+            '--bind',
+            '127.0.0.1',
+            '--save',
+            '',
+            '--appendonly',
+            'yes',
+            '--dir',
+            str(directory),
+        ]
         self.client = redis.Redis(port=self.port)
         self.proc = None
 
@@ -130,16 +144,36 @@ class PrivateRedis:
 
 # -- processes ----------------------------------------------------------------
 
+
 def write_ini(path, settings, app='call:tests.integration_app:main'):
     """Write a PasteDeploy .ini for the integration app with ``settings``."""
     lines = ['[app:main]', f'use = {app}']
     lines += [f'{key} = {value}' for key, value in settings.items()]
-    lines += ['', '[loggers]', 'keys = root', '', '[handlers]', 'keys = console',
-              '', '[formatters]', 'keys = generic', '', '[logger_root]',
-              'level = INFO', 'handlers = console', '', '[handler_console]',
-              'class = StreamHandler', 'args = (sys.stderr,)', 'level = NOTSET',
-              'formatter = generic', '', '[formatter_generic]',
-              'format = %(asctime)s %(levelname)-5.5s [%(name)s] %(message)s', '']
+    lines += [
+        '',
+        '[loggers]',
+        'keys = root',
+        '',
+        '[handlers]',
+        'keys = console',
+        '',
+        '[formatters]',
+        'keys = generic',
+        '',
+        '[logger_root]',
+        'level = INFO',
+        'handlers = console',
+        '',
+        '[handler_console]',
+        'class = StreamHandler',
+        'args = (sys.stderr,)',
+        'level = NOTSET',
+        'formatter = generic',
+        '',
+        '[formatter_generic]',
+        'format = %(asctime)s %(levelname)-5.5s [%(name)s] %(message)s',
+        '',
+    ]
     path.write_text('\n'.join(lines))
     return str(path)
 
@@ -174,15 +208,22 @@ class Processes:
         log_path = str(self.tmp_path / f'{log_name}-{len(self.started)}.log')
         # the child keeps its own descriptor of the log: ours is closed at once
         with open(log_path, 'wb') as log:
-            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         proc.log_path = log_path
         self.started.append(proc)
         return proc
 
     def worker(self, ini, *options):
-        return self.start(sys.executable, '-m', 'pyramid_immortus.worker', ini,
-                          *options, log_name='worker')
+        return self.start(
+            sys.executable, '-m', 'pyramid_immortus.worker', ini, *options, log_name='worker'
+        )
 
     def kill(self, proc, sig=signal.SIGKILL):
         """Send ``sig`` to ``proc`` and every process below it (an rq work
@@ -269,10 +310,15 @@ def free_port():
 
 # -- the integration app on rq ------------------------------------------------
 
+
 def rq_settings(url=REDIS_URL, **extra):
     """Settings of the integration app on the rq adapter and test queue."""
-    return {'immortus.queue_adapter': 'rq', 'immortus.redis_url': url,
-            'immortus.rq.queue': 'itest', **extra}
+    return {
+        'immortus.queue_adapter': 'rq',
+        'immortus.redis_url': url,
+        'immortus.rq.queue': 'itest',
+        **extra,
+    }
 
 
 def create(app, name, *args, status=200):
@@ -292,6 +338,7 @@ def run_burst(processes, ini, *options):
 
 
 # -- users ----------------------------------------------------------------------
+
 
 class HeaderSecurityPolicy:
     """The user is the X-User header; 'view-jobs' is granted to users in
@@ -336,10 +383,19 @@ UNKNOWN = {'status': 'unknown', 'error': 'unknown job'}
 
 # -- the events gateway ---------------------------------------------------------
 
+
 def start_gateway(processes, ini, *options):
     """``immortus-events ini --port 0``: ``(process, base URL)``."""
-    proc = processes.start(sys.executable, '-m', 'pyramid_immortus.events', ini,
-                           '--port', '0', *options, log_name='events')
+    proc = processes.start(
+        sys.executable,
+        '-m',
+        'pyramid_immortus.events',
+        ini,
+        '--port',
+        '0',
+        *options,
+        log_name='events',
+    )
 
     def url():
         line = log_line(proc, 'immortus-events: serving')

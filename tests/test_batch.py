@@ -1,4 +1,5 @@
 """GET {verify_path}?ids=...: many jobs in one request and one read."""
+
 import pytest
 import redis
 from webtest import TestApp
@@ -39,8 +40,12 @@ def test_each_id_gets_the_single_verify_answer_and_its_code(make_app):
     for job_id in ids:
         single = app.get(f'/immortus/verify/{job_id}').json
         assert jobs[job_id] == dict(single, code=200)
-    assert jobs['never-seen'] == {'job_id': 'never-seen', 'status': 'unknown',
-                                  'error': 'unknown job', 'code': 404}
+    assert jobs['never-seen'] == {
+        'job_id': 'never-seen',
+        'status': 'unknown',
+        'error': 'unknown job',
+        'code': 404,
+    }
     assert jobs['bad!id'] == {'job_id': 'bad!id', 'error': 'malformed job id', 'code': 400}
 
 
@@ -57,7 +62,8 @@ def test_limits(make_app):
     app = make_app(**{'immortus.batch_max': '3'})
     assert app.get('/immortus/verify?ids=a,b,c').json['jobs']['c']['code'] == 404
     assert app.get('/immortus/verify?ids=a,b,c,d', status=400).json == {
-        'error': 'at most 3 ids in one request'}
+        'error': 'at most 3 ids in one request'
+    }
     assert app.get('/immortus/verify?ids=a,a,a,b,c,,').json['jobs'].keys() == {'a', 'b', 'c'}
     for query in ('', '?ids=', '?ids=,,'):
         assert app.get('/immortus/verify' + query, status=400).json['error'].startswith('ids')
@@ -78,10 +84,16 @@ class RoundTrips:
 
 
 @pytest.mark.parametrize('strategy, command', [('rq', 'hmget'), ('redis', 'hgetall')])
-def test_one_round_trip_whatever_the_number_of_ids(make_app, redis_db, monkeypatch,
-                                                     strategy, command):
-    app = make_app(**{'immortus.queue_adapter': 'rq', 'immortus.redis_url': REDIS_URL,
-                      'immortus.tracking_strategy': strategy})
+def test_one_round_trip_whatever_the_number_of_ids(
+    make_app, redis_db, monkeypatch, strategy, command
+):
+    app = make_app(
+        **{
+            'immortus.queue_adapter': 'rq',
+            'immortus.redis_url': REDIS_URL,
+            'immortus.tracking_strategy': strategy,
+        }
+    )
     ids = [app.post('/create').json['job_id'] for _ in range(50)]
     app.get(f'/immortus/verify?ids={ids[0]}')  # the pool has its connection now
     redis_db.config_resetstat()
@@ -90,8 +102,9 @@ def test_one_round_trip_whatever_the_number_of_ids(make_app, redis_db, monkeypat
     assert trips.sends == 1
     assert all(jobs[job_id]['status'] == 'queued' for job_id in ids)
     assert jobs['missing']['code'] == 404
-    stats = {k.removeprefix('cmdstat_'): v['calls']
-             for k, v in redis_db.info('commandstats').items()}
+    stats = {
+        k.removeprefix('cmdstat_'): v['calls'] for k, v in redis_db.info('commandstats').items()
+    }
     stats.pop('info', None)
     stats.pop('config|resetstat', None)
     assert stats == {command: 51}

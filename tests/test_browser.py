@@ -1,5 +1,6 @@
 """immortus.js in a real headless Chromium, against a real Pyramid app
 served by waitress on loopback (the embedded default: no Redis)."""
+
 import pytest
 
 from tests.support import write_ini
@@ -7,9 +8,14 @@ from tests.support import write_ini
 
 @pytest.fixture
 def page(tmp_path, serve, chromium):
-    ini = write_ini(tmp_path / 'browser.ini', {'immortus.queue_adapter': 'async',
-                                               'immortus.async_workers': '1',
-                                               'immortus.progress_interval': '0'})
+    ini = write_ini(
+        tmp_path / 'browser.ini',
+        {
+            'immortus.queue_adapter': 'async',
+            'immortus.async_workers': '1',
+            'immortus.progress_interval': '0',
+        },
+    )
     server = serve(ini)
     tab = chromium.new_page()
     tab.goto(server.url + '/page')
@@ -25,8 +31,11 @@ def run(page, script, count_until):
 
 
 def test_progress_then_completion(page):
-    events = run(page, "track('Steps', [1.0, 5])",
-                 "window.events.some(e => e[0] === 'finished' || e[0] === 'failed')")
+    events = run(
+        page,
+        "track('Steps', [1.0, 5])",
+        "window.events.some(e => e[0] === 'finished' || e[0] === 'failed')",
+    )
     kinds = [kind for kind, _ in events]
     assert kinds[0] == 'created' and kinds[-1] == 'finished'
     progress = [data for kind, data in events if kind == 'progress']
@@ -40,8 +49,11 @@ def test_progress_then_completion(page):
 
 
 def test_progress_then_failure_reaches_the_reject_path(page):
-    events = run(page, "track('Steps', [0.6, 3, 'disk full'])",
-                 "window.events.some(e => e[0] === 'finished' || e[0] === 'failed')")
+    events = run(
+        page,
+        "track('Steps', [0.6, 3, 'disk full'])",
+        "window.events.some(e => e[0] === 'finished' || e[0] === 'failed')",
+    )
     assert [k for k, _ in events if k != 'progress'] == ['created', 'failed']
     assert any(k == 'progress' for k, _ in events)
     failure = events[-1][1]
@@ -54,8 +66,10 @@ def test_progress_then_failure_reaches_the_reject_path(page):
 def test_an_error_status_is_reported_through_reject(page):
     result = page.evaluate("""() => Immortus.verify({job_id: 'never-seen'})
         .then(() => 'resolved', (e) => ({rejected: e, state: Immortus.status(e)}))""")
-    assert result == {'rejected': {'job_id': 'never-seen', 'status': 'unknown',
-                                   'error': 'unknown job'}, 'state': 'unknown'}
+    assert result == {
+        'rejected': {'job_id': 'never-seen', 'status': 'unknown', 'error': 'unknown job'},
+        'state': 'unknown',
+    }
     result = page.evaluate("""() => Immortus.verify({job_id: 'bad id!'})
         .then(() => 'resolved', (e) => e)""")
     assert result['error'] == 'malformed job id'
@@ -63,17 +77,19 @@ def test_an_error_status_is_reported_through_reject(page):
 
 def test_create_sends_the_csrf_token_of_the_page(page):
     echoed = page.evaluate("() => Immortus.create('/echo', {data: {x: 1}})")
-    assert echoed == {'csrf': 'page-token', 'content_type': 'application/json',
-                      'body': '{"x":1}'}
+    assert echoed == {'csrf': 'page-token', 'content_type': 'application/json', 'body': '{"x":1}'}
     echoed = page.evaluate("() => Immortus.create('/echo', {csrfToken: 'explicit'})")
     assert echoed['csrf'] == 'explicit'
 
 
 def test_the_es_module_loads_in_the_browser(page):
-    assert page.evaluate("""async () => {
+    assert (
+        page.evaluate("""async () => {
         const mod = await import('/immortus-static/immortus.mjs');
         return typeof mod.default.verify === 'function' && mod.create === mod.default.create;
-    }""") is True
+    }""")
+        is True
+    )
 
 
 def test_verify_all_follows_many_jobs_with_one_poll(page):
@@ -88,8 +104,9 @@ def test_verify_all_follows_many_jobs_with_one_poll(page):
         return {ids: jobs.map((j) => j.job_id), all, updates};
     }""")
     assert sorted(result['all']['jobs']) == sorted(result['ids'])
-    assert all(entry['completed'] and entry['code'] == 200
-               for entry in result['all']['jobs'].values())
+    assert all(
+        entry['completed'] and entry['code'] == 200 for entry in result['all']['jobs'].values()
+    )
     assert set(result['updates']) <= set(result['ids'])
 
 

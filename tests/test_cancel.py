@@ -1,4 +1,5 @@
 """POST {verify_path}/{job_id}/cancel, on the async and rq adapters."""
+
 import threading
 
 import pytest
@@ -36,8 +37,9 @@ def token(request):
 @pytest.fixture
 def make_app(make_config):
     def make(csrf=False, **settings):
-        config = make_config({'immortus.queue_adapter': 'async',
-                              'immortus.async_workers': '1', **settings})
+        config = make_config(
+            {'immortus.queue_adapter': 'async', 'immortus.async_workers': '1', **settings}
+        )
         config.registry.gates = {}
         config.add_queue_adapter('parked', Parked)
         if csrf:
@@ -46,8 +48,7 @@ def make_app(make_config):
             config.add_route('token', '/token')
             config.add_view(token, route_name='token', renderer='json')
         config.add_route('create', '/create', request_method='POST')
-        config.add_view(create_gate, route_name='create', renderer='immortus',
-                        require_csrf=False)
+        config.add_view(create_gate, route_name='create', renderer='immortus', require_csrf=False)
         config.add_immortus_job(Gate)
         app = TestApp(config.make_wsgi_app())
         app.gates = config.registry.gates
@@ -85,11 +86,17 @@ def test_async_cancel_queued_running_ended_unknown(make_app):
     # a job that never calls progress runs to its end, and cannot end finished
     wait_for(lambda: status(app, running) == 'failed')
     assert app.get(f'/immortus/verify/{running}').json['exception'] == {
-        'type': 'Cancelled', 'message': 'cancelled on request'}
+        'type': 'Cancelled',
+        'message': 'cancelled on request',
+    }
     assert app.post(f'/immortus/verify/{running}/cancel', status=409).json == {
-        'job_id': running, 'error': 'the job has ended'}
-    assert app.post(f'/immortus/verify/{queued}/cancel', status=409).json['error'] == \
-        'the job has ended'
+        'job_id': running,
+        'error': 'the job has ended',
+    }
+    assert (
+        app.post(f'/immortus/verify/{queued}/cancel', status=409).json['error']
+        == 'the job has ended'
+    )
     assert app.post('/immortus/verify/never-seen/cancel', status=404).json['status'] == 'unknown'
     app.post('/immortus/verify/bad!id/cancel', status=400)
 
@@ -133,8 +140,11 @@ def test_rq_stop_a_running_job(make_rq_app, redis_db, processes, strategy):
     wait_for(lambda: verify(app, job_id)['status'] == 'started', message='start')
     res = app.post(f'/immortus/verify/{job_id}/cancel', status=202)
     assert res.json == {'job_id': job_id, 'stopping': True}
-    data = wait_for(lambda: (lambda d: d if d['status'] == 'failed' else None)(
-        verify(app, job_id)), timeout=15, message='stopped')
+    data = wait_for(
+        lambda: (lambda d: d if d['status'] == 'failed' else None)(verify(app, job_id)),
+        timeout=15,
+        message='stopped',
+    )
     assert data['exception']['type'] == 'Cancelled'
     if strategy == 'rq':
         wait_for(lambda: verify(app, job_id)['rq_status'] == 'stopped', message='rq stopped')

@@ -36,6 +36,7 @@ timing cannot).  About 35 to 55 s.  Run with ``-s`` to see the summary line,
 and each violation with the job's timeline and its records in Redis; the
 report is also written to ``chaos-report.txt`` in the test's tmp_path.
 """
+
 import collections
 import http.client
 import json
@@ -59,13 +60,13 @@ FAILS = {'Failing', 'RFailing'}
 ENDED = ('finished', 'failed')
 
 JOBS = int(os.environ.get('IMMORTUS_CHAOS_JOBS', 260))
-SHARE_B = 1 / 7                 # of the jobs created by the second user
+SHARE_B = 1 / 7  # of the jobs created by the second user
 KINDS = {'quick': 0.63, 'failing': 0.3, 'slow': 0.07}
 SLOW_SECONDS = (0.5, 4.0)
-CREATE_SECONDS = 16             # the driver spreads the creates over this
-CHAOS_SECONDS = 26              # the chaos loop runs this long
+CREATE_SECONDS = 16  # the driver spreads the creates over this
+CHAOS_SECONDS = 26  # the chaos loop runs this long
 MONITORING, GRACE = 1, 2
-LEASE = MONITORING + GRACE      # a dead worker's job reads failed this long after its last beat
+LEASE = MONITORING + GRACE  # a dead worker's job reads failed this long after its last beat
 #: after the chaos (everything up again), every job has ended within the
 #: lease, the slowest job and a worker's boot (BOUND_BASE), plus the time
 #: two workers need for the jobs still waiting then (OVERHEAD per job, on top
@@ -73,8 +74,8 @@ LEASE = MONITORING + GRACE      # a dead worker's job reads failed this long aft
 BOUND_BASE = LEASE + SLOW_SECONDS[1] + 5
 OVERHEAD = 0.15
 DRAIN_SLACK = 1.5
-STARTED_SLACK = 2.5             # polling, scheduling and Redis retries on top of run + lease
-SETTLE = 4                      # reads go on this long once every job has ended
+STARTED_SLACK = 2.5  # polling, scheduling and Redis retries on top of run + lease
+SETTLE = 4  # reads go on this long once every job has ended
 
 
 @dataclass
@@ -104,11 +105,11 @@ class Chaos:
     kills: collections.Counter = field(default_factory=collections.Counter)
     redis_restarts: int = 0
     web_restarts: int = 0
-    worker_exits: int = 0       # workers that stopped without being killed
+    worker_exits: int = 0  # workers that stopped without being killed
     worker_starts: int = 0
     skipped: int = 0
     outages: list = field(default_factory=list)  # (kind, start, end)
-    events: list = field(default_factory=list)   # (t, text)
+    events: list = field(default_factory=list)  # (t, text)
 
 
 class Web:
@@ -137,9 +138,11 @@ def call(web, method, path, user, body=None, timeout=15):
         return None, 'web down'
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
-        url + path, method=method, data=data,
-        headers={'X-User': user, 'Accept': 'application/json',
-                 'Content-Type': 'application/json'})
+        url + path,
+        method=method,
+        data=data,
+        headers={'X-User': user, 'Accept': 'application/json', 'Content-Type': 'application/json'},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as res:
             return res.status, json.load(res)
@@ -154,7 +157,9 @@ def call(web, method, path, user, body=None, timeout=15):
 
 def status_of(code, data):
     if code == 200:
-        exc = (data.get('exception') or {}).get('type', '') if data.get('status') == 'failed' else ''
+        exc = (
+            (data.get('exception') or {}).get('type', '') if data.get('status') == 'failed' else ''
+        )
         return data.get('status'), exc
     if code == 404 and data.get('status') == 'unknown':
         return 'unknown', ''
@@ -162,15 +167,22 @@ def status_of(code, data):
 
 
 def test_chaos_jobs_survive_killed_workers_redis_and_web_restarts(
-        tmp_path, processes, serve, private_redis):
+    tmp_path, processes, serve, private_redis
+):
     """The chaos test (see the module docstring)."""
-    seed = int(os.environ.get('IMMORTUS_CHAOS_SEED', random.randrange(2 ** 32)))
+    seed = int(os.environ.get('IMMORTUS_CHAOS_SEED', random.randrange(2**32)))
     print(f'\nchaos: seed={seed} (IMMORTUS_CHAOS_SEED={seed} repeats the decisions)')
     chaos_rng, jobs_rng = random.Random(seed), random.Random(seed + 1)
-    ini = write_ini(tmp_path / 'chaos.ini', {
-        'immortus.queue_adapter': 'rq', 'immortus.redis_url': private_redis.url,
-        'immortus.rq.queue': 'chaos', 'immortus.verify_owner_only': 'true',
-    }, app='call:tests.chaos_app:main')
+    ini = write_ini(
+        tmp_path / 'chaos.ini',
+        {
+            'immortus.queue_adapter': 'rq',
+            'immortus.redis_url': private_redis.url,
+            'immortus.rq.queue': 'chaos',
+            'immortus.verify_owner_only': 'true',
+        },
+        app='call:tests.chaos_app:main',
+    )
     epoch = time.monotonic()
 
     def now():
@@ -185,8 +197,9 @@ def test_chaos_jobs_survive_killed_workers_redis_and_web_restarts(
 
     def start_worker():
         chaos.worker_starts += 1
-        return processes.worker(ini, '--job-monitoring-interval', str(MONITORING),
-                                '--lease-grace', str(GRACE))
+        return processes.worker(
+            ini, '--job-monitoring-interval', str(MONITORING), '--lease-grace', str(GRACE)
+        )
 
     workers += [start_worker(), start_worker()]
 
@@ -240,10 +253,14 @@ def test_chaos_jobs_survive_killed_workers_redis_and_web_restarts(
             for user in USERS:
                 for job_class, ids in by_class.items():
                     for i in range(0, len(ids), 100):
-                        chunk = ids[i:i + 100]
+                        chunk = ids[i : i + 100]
                         t0 = now()
-                        code, data = call(web, 'GET', '/immortus/verify?ids=' + ','.join(chunk)
-                                          + '&job_class=' + job_class, user)
+                        code, data = call(
+                            web,
+                            'GET',
+                            '/immortus/verify?ids=' + ','.join(chunk) + '&job_class=' + job_class,
+                            user,
+                        )
                         t1 = now()
                         if code != 200:
                             errors[f'batch {code}'] += 1
@@ -262,7 +279,9 @@ def test_chaos_jobs_survive_killed_workers_redis_and_web_restarts(
                     if stop_polling.is_set():
                         return
                     t0 = now()
-                    code, data = call(web, 'GET', f'/immortus/verify/{job.job_id}/{job.job_class}', user)
+                    code, data = call(
+                        web, 'GET', f'/immortus/verify/{job.job_id}/{job.job_class}', user
+                    )
                     t1 = now()
                     if code is None:
                         errors['single None'] += 1
@@ -288,10 +307,15 @@ def test_chaos_jobs_survive_killed_workers_redis_and_web_restarts(
             except BaseException as exc:  # a harness bug: fail the test with it
                 crashed.append(f'{threading.current_thread().name}: {exc!r}')
                 raise
+
         return threading.Thread(target=run, name=target.__name__ + ''.join(map(str, args)))
 
-    threads = [guarded(drive), guarded(poll_batches), guarded(poll_singles, 0),
-               guarded(poll_singles, 1)]
+    threads = [
+        guarded(drive),
+        guarded(poll_batches),
+        guarded(poll_singles, 0),
+        guarded(poll_singles, 1),
+    ]
     owners = {}
 
     # -- the chaos loop (this thread) -------------------------------------------
@@ -303,8 +327,10 @@ def test_chaos_jobs_survive_killed_workers_redis_and_web_restarts(
             if worker.poll() is not None:
                 if worker.pid not in killed:
                     chaos.worker_exits += 1
-                    event(f'worker {worker.pid} exited by itself (code {worker.returncode}: '
-                          f'{why_quit(worker.log_path)})')
+                    event(
+                        f'worker {worker.pid} exited by itself (code {worker.returncode}: '
+                        f'{why_quit(worker.log_path)})'
+                    )
                 workers[n] = start_worker()
                 if now() > chaos_over[0]:
                     event(f'worker {workers[n].pid} started')
@@ -393,8 +419,13 @@ def test_chaos_jobs_survive_killed_workers_redis_and_web_restarts(
         chaos.web_restarts += 1
         event(f'web up on {web.url}')
 
-    actions = {'worker': lambda: kill('worker'), 'horse': lambda: kill('horse'),
-               'host': lambda: kill('host'), 'redis': restart_redis, 'web': restart_web}
+    actions = {
+        'worker': lambda: kill('worker'),
+        'horse': lambda: kill('horse'),
+        'host': lambda: kill('host'),
+        'redis': restart_redis,
+        'web': restart_web,
+    }
     weights = {'worker': 0.18, 'horse': 0.34, 'host': 0.18, 'redis': 0.15, 'web': 0.15}
 
     def draw(n):
@@ -424,8 +455,11 @@ def test_chaos_jobs_survive_killed_workers_redis_and_web_restarts(
         event('chaos over')
         owners.update({job.job_id: job.owner for job in jobs})
         last = latest_owner_status()
-        waiting = [job for job in jobs if job.job_id not in last
-                   or last[job.job_id].status not in ENDED + ('started',)]
+        waiting = [
+            job
+            for job in jobs
+            if job.job_id not in last or last[job.job_id].status not in ENDED + ('started',)
+        ]
         bound = BOUND_BASE + DRAIN_SLACK * sum(job.seconds + OVERHEAD for job in waiting) / 2
         event(f'{len(waiting)} jobs waiting: bound {bound:.1f}s')
         while now() < t_end + bound:
@@ -461,38 +495,51 @@ def test_chaos_jobs_survive_killed_workers_redis_and_web_restarts(
                 record(t0, now(), job.job_id, user, code, data, 'final')
     t_final = now()
     ran = collections.Counter(x.decode() for x in private_redis.client.lrange(RAN, 0, -1))
-    starts = collections.Counter(x.decode().split()[0]
-                                 for x in private_redis.client.lrange(STARTS, 0, -1))
+    starts = collections.Counter(
+        x.decode().split()[0] for x in private_redis.client.lrange(STARTS, 0, -1)
+    )
 
     violations, notes, timelines = check(jobs, reads, ran, starts, chaos, t_end, bound)
     for job_id in {v[1] for v in violations} | {n[1] for n in notes}:
-        timelines[job_id] += (f'\n    ran={ran[job_id]} began={starts[job_id]} '
-                              + redis_record(private_redis.client, job_id))
+        timelines[job_id] += f'\n    ran={ran[job_id]} began={starts[job_id]} ' + redis_record(
+            private_redis.client, job_id
+        )
     by_class = collections.Counter(v[0] for v in violations)
     outcome = collections.Counter()
     last = {}
-    for r in sorted((r for r in reads if r.user == owners.get(r.job_id) and r.code in (200, 404)),
-                    key=lambda r: r.t0):
+    for r in sorted(
+        (r for r in reads if r.user == owners.get(r.job_id) and r.code in (200, 404)),
+        key=lambda r: r.t0,
+    ):
         last[r.job_id] = r
     for job in jobs:
         r = last.get(job.job_id)
-        outcome[f'{job.job_class}:{r.status if r else "never read"}{"/" + r.exc if r and r.exc else ""}'] += 1
-    summary = (f'chaos: seed={seed} jobs={len(jobs)} (alice {sum(j.owner == "alice" for j in jobs)}, '
-               f'bob {sum(j.owner == "bob" for j in jobs)}) reads={len(reads)} '
-               f'kills={sum(chaos.kills.values())} ({dict(chaos.kills)}) '
-               f'redis_restarts={chaos.redis_restarts} web_restarts={chaos.web_restarts} '
-               f'worker_self_exits={chaos.worker_exits} worker_starts={chaos.worker_starts} '
-               f'skipped={chaos.skipped} chaos_end={t_end:.1f}s all_ended_at={t_all_ended:.1f}s '
-               f'(bound {t_end + bound:.1f}s) total={t_final:.1f}s violations={len(violations)}')
-    report = [summary, 'violations by class: ' + json.dumps(dict(by_class)),
-              'outcomes: ' + json.dumps(dict(sorted(outcome.items()))),
-              'request errors: ' + json.dumps(dict(errors)),
-              'notes: ' + json.dumps(dict(collections.Counter(n[0] for n in notes)))]
+        outcome[
+            f'{job.job_class}:{r.status if r else "never read"}{"/" + r.exc if r and r.exc else ""}'
+        ] += 1
+    summary = (
+        f'chaos: seed={seed} jobs={len(jobs)} (alice {sum(j.owner == "alice" for j in jobs)}, '
+        f'bob {sum(j.owner == "bob" for j in jobs)}) reads={len(reads)} '
+        f'kills={sum(chaos.kills.values())} ({dict(chaos.kills)}) '
+        f'redis_restarts={chaos.redis_restarts} web_restarts={chaos.web_restarts} '
+        f'worker_self_exits={chaos.worker_exits} worker_starts={chaos.worker_starts} '
+        f'skipped={chaos.skipped} chaos_end={t_end:.1f}s all_ended_at={t_all_ended:.1f}s '
+        f'(bound {t_end + bound:.1f}s) total={t_final:.1f}s violations={len(violations)}'
+    )
+    report = [
+        summary,
+        'violations by class: ' + json.dumps(dict(by_class)),
+        'outcomes: ' + json.dumps(dict(sorted(outcome.items()))),
+        'request errors: ' + json.dumps(dict(errors)),
+        'notes: ' + json.dumps(dict(collections.Counter(n[0] for n in notes))),
+    ]
     shown = collections.Counter()
     for kind, job_id, text in violations:
         shown[kind] += 1
         if shown[kind] <= 6:
-            report.append(f'VIOLATION [{kind}] {job_id}: {text}\n    timeline: {timelines.get(job_id, "")}')
+            report.append(
+                f'VIOLATION [{kind}] {job_id}: {text}\n    timeline: {timelines.get(job_id, "")}'
+            )
     for kind, job_id, text in notes[:8]:
         report.append(f'note [{kind}] {job_id}: {text}\n    timeline: {timelines.get(job_id, "")}')
     report.append('chaos events: ' + '; '.join(f'{t:.1f} {e}' for t, e in chaos.events))
@@ -500,29 +547,54 @@ def test_chaos_jobs_survive_killed_workers_redis_and_web_restarts(
     print(text)
     (tmp_path / 'chaos-report.txt').write_text(text)
     assert chaos.redis_restarts and chaos.web_restarts and sum(chaos.kills.values()) >= 3, (
-        'the chaos did not happen: ' + summary)
+        'the chaos did not happen: ' + summary
+    )
     assert not violations, text
 
 
-RQ_FIELDS = ('status', 'enqueued_at', 'started_at', 'ended_at', 'last_heartbeat', 'worker_name',
-             'immortus:deadline', 'immortus:exception', 'immortus:owner', 'immortus:ended',
-             'immortus:stop')
+RQ_FIELDS = (
+    'status',
+    'enqueued_at',
+    'started_at',
+    'ended_at',
+    'last_heartbeat',
+    'worker_name',
+    'immortus:deadline',
+    'immortus:exception',
+    'immortus:owner',
+    'immortus:ended',
+    'immortus:stop',
+)
 
 
 def redis_record(client, job_id):
     """What Redis holds about ``job_id``: rq's hash (the fields that
     matter), the ``redis`` strategy's hash, and where rq lists it."""
-    rq_hash = {k.decode(): v.decode() for k, v in client.hgetall('rq:job:' + job_id).items()
-               if k.decode() in RQ_FIELDS}
-    ours = {k.decode(): v.decode() for k, v in client.hgetall('immortus:job:' + job_id).items()
-            if k.decode() not in ('progress', 'meta')}
-    where = [name for name, found in (
-        ('queue', client.lpos('rq:queue:chaos', job_id) is not None),
-        ('intermediate', client.lpos('rq:queue:chaos:intermediate', job_id) is not None),
-        ('wip', client.zscore('rq:wip:chaos', job_id) is not None
-         or any(m.decode().startswith(job_id) for m in client.zrange('rq:wip:chaos', 0, -1))),
-        ('failed', client.zscore('rq:failed:chaos', job_id) is not None),
-        ('finished', client.zscore('rq:finished:chaos', job_id) is not None)) if found]
+    rq_hash = {
+        k.decode(): v.decode()
+        for k, v in client.hgetall('rq:job:' + job_id).items()
+        if k.decode() in RQ_FIELDS
+    }
+    ours = {
+        k.decode(): v.decode()
+        for k, v in client.hgetall('immortus:job:' + job_id).items()
+        if k.decode() not in ('progress', 'meta')
+    }
+    where = [
+        name
+        for name, found in (
+            ('queue', client.lpos('rq:queue:chaos', job_id) is not None),
+            ('intermediate', client.lpos('rq:queue:chaos:intermediate', job_id) is not None),
+            (
+                'wip',
+                client.zscore('rq:wip:chaos', job_id) is not None
+                or any(m.decode().startswith(job_id) for m in client.zrange('rq:wip:chaos', 0, -1)),
+            ),
+            ('failed', client.zscore('rq:failed:chaos', job_id) is not None),
+            ('finished', client.zscore('rq:finished:chaos', job_id) is not None),
+        )
+        if found
+    ]
     return f'rq={rq_hash} immortus={ours} in={where}'
 
 
@@ -536,7 +608,7 @@ def why_quit(log_path):
         return ''
     quits = [n for n, line in enumerate(lines) if 'quitting' in line]
     traceback = []
-    for line in lines[quits[-1] + 1:] if quits else lines:
+    for line in lines[quits[-1] + 1 :] if quits else lines:
         if quits and re.match(r'\d{4}-\d\d-\d\d ', line):
             break  # the next log record
         traceback.append(line)
@@ -570,31 +642,49 @@ def check(jobs, reads, ran, starts, chaos, t_end, bound):
     for job in jobs:
         job_reads = sorted(by_job[job.job_id], key=lambda r: r.t0)
         mine = [r for r in job_reads if r.user == job.owner and r.code in (200, 404)]
-        timelines[job.job_id] = (f'{job.job_class} owner={job.owner} args={job.args} '
-                                 f'created@{job.created:.1f}: ' + timeline(mine))
+        timelines[job.job_id] = (
+            f'{job.job_class} owner={job.owner} args={job.args} '
+            f'created@{job.created:.1f}: ' + timeline(mine)
+        )
 
         # (4) the other user never reads the job
         for r in job_reads:
             if r.user != job.owner and r.code == 200:
-                violations.append(('privacy', job.job_id,
-                                   f'{r.user} got 200 status={r.status} at {r.t0:.1f} ({r.source})'))
+                violations.append(
+                    (
+                        'privacy',
+                        job.job_id,
+                        f'{r.user} got 200 status={r.status} at {r.t0:.1f} ({r.source})',
+                    )
+                )
                 break
         # answers no client should ever get
         for r in job_reads:
             if r.code not in (200, 404, 503):
-                violations.append(('http error', job.job_id,
-                                   f'{r.user} got {r.code} at {r.t0:.1f} ({r.source})'))
+                violations.append(
+                    ('http error', job.job_id, f'{r.user} got {r.code} at {r.t0:.1f} ({r.source})')
+                )
                 break
 
         # (1) ended within the bound, and never "started" for longer than the lease allows
         ended = [r for r in mine if r.status in ENDED]
         if not mine or mine[-1].status not in ENDED:
-            violations.append(('not ended', job.job_id,
-                               f'last owner read {mine[-1].status if mine else "none"} at '
-                               f'{mine[-1].t0 if mine else 0:.1f}, chaos ended at {t_end:.1f}'))
+            violations.append(
+                (
+                    'not ended',
+                    job.job_id,
+                    f'last owner read {mine[-1].status if mine else "none"} at '
+                    f'{mine[-1].t0 if mine else 0:.1f}, chaos ended at {t_end:.1f}',
+                )
+            )
         elif ended[0].t1 > t_end + bound:
-            violations.append(('ended late', job.job_id,
-                               f'first ended read at {ended[0].t1:.1f} > bound {t_end + bound:.1f}'))
+            violations.append(
+                (
+                    'ended late',
+                    job.job_id,
+                    f'first ended read at {ended[0].t1:.1f} > bound {t_end + bound:.1f}',
+                )
+            )
         started = [r for r in mine if r.status == 'started']
         if started:
             # the longest stretch of "started" reads with no ended read in between
@@ -602,29 +692,41 @@ def check(jobs, reads, ran, starts, chaos, t_end, bound):
             for r in mine:
                 if r.status == 'started':
                     stretch_start = r.t0 if stretch_start is None else stretch_start
-                    longest = max(longest, r.t1 - stretch_start -
-                                  overlap(chaos.outages, stretch_start, r.t1))
+                    longest = max(
+                        longest, r.t1 - stretch_start - overlap(chaos.outages, stretch_start, r.t1)
+                    )
                 elif r.status in ENDED or r.status == 'queued':
                     stretch_start = None
             if longest > job.seconds + LEASE + STARTED_SLACK:
-                violations.append(('started too long', job.job_id,
-                                   f'read started for {longest:.1f}s (outages excluded); run '
-                                   f'{job.seconds:.1f}s + lease {LEASE}s + slack {STARTED_SLACK}s'))
+                violations.append(
+                    (
+                        'started too long',
+                        job.job_id,
+                        f'read started for {longest:.1f}s (outages excluded); run '
+                        f'{job.seconds:.1f}s + lease {LEASE}s + slack {STARTED_SLACK}s',
+                    )
+                )
 
         # (2) an ended state never changes; the owner never reads unknown
         for r in mine:
             if r.status == 'unknown':
-                violations.append(('owner read unknown', job.job_id,
-                                   f'404 unknown at {r.t0:.1f} ({r.source})'))
+                violations.append(
+                    ('owner read unknown', job.job_id, f'404 unknown at {r.t0:.1f} ({r.source})')
+                )
                 break
         if ended:
             first_end = ended[0]
             label = (first_end.status, first_end.exc)
             for r in mine:
                 if r.t0 > first_end.t1 and (r.status, r.exc) != label:
-                    violations.append(('ended state changed', job.job_id,
-                                       f'{first_end.status}[{first_end.exc}] read at {first_end.t1:.1f}, '
-                                       f'then {r.status}[{r.exc}] at {r.t0:.1f} ({r.source})'))
+                    violations.append(
+                        (
+                            'ended state changed',
+                            job.job_id,
+                            f'{first_end.status}[{first_end.exc}] read at {first_end.t1:.1f}, '
+                            f'then {r.status}[{r.exc}] at {r.t0:.1f} ({r.source})',
+                        )
+                    )
                     break
 
         # (3) runs
@@ -634,15 +736,24 @@ def check(jobs, reads, ran, starts, chaos, t_end, bound):
         if finished and job.job_class in FAILS:
             violations.append(('failing job finished', job.job_id, 'read finished'))
         if finished and job.job_class in RECORDS_RUN and ran[job.job_id] != 1:
-            violations.append(('finished without one run', job.job_id,
-                               f'read finished, in {RAN} {ran[job.job_id]} times'))
+            violations.append(
+                (
+                    'finished without one run',
+                    job.job_id,
+                    f'read finished, in {RAN} {ran[job.job_id]} times',
+                )
+            )
         if finished and starts[job.job_id] > 1:
-            violations.append(('finished job began twice', job.job_id,
-                               f'{starts[job.job_id]} runs began'))
-        if (job.job_class in RECORDS_RUN and ran[job.job_id] == 1 and mine
-                and mine[-1].status == 'failed'):
-            notes.append(('ran to its end, reads failed', job.job_id,
-                          f'failed[{mine[-1].exc}]'))
+            violations.append(
+                ('finished job began twice', job.job_id, f'{starts[job.job_id]} runs began')
+            )
+        if (
+            job.job_class in RECORDS_RUN
+            and ran[job.job_id] == 1
+            and mine
+            and mine[-1].status == 'failed'
+        ):
+            notes.append(('ran to its end, reads failed', job.job_id, f'failed[{mine[-1].exc}]'))
         if starts[job.job_id] > 1:
             notes.append(('began twice', job.job_id, f'{starts[job.job_id]} runs began'))
     return violations, notes, timelines

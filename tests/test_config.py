@@ -45,15 +45,18 @@ def test_include_registers_routes_renderer_static_and_directives(make_config):
     request_paths = {r.name: r.pattern for r in config.get_routes_mapper().get_routes()}
     assert request_paths['immortus.verify'] == '/immortus/verify/{job_id}'
     assert request_paths['immortus.verify_class'] == '/immortus/verify/{job_id}/{job_class}'
-    for directive in ('add_immortus_jobs', 'add_immortus_job',
-                      'add_tracking_strategy', 'add_queue_adapter'):
+    for directive in (
+        'add_immortus_jobs',
+        'add_immortus_job',
+        'add_tracking_strategy',
+        'add_queue_adapter',
+    ):
         assert callable(getattr(config, directive))
     introspector = config.registry.introspector
     assert introspector.get('renderer factories', 'immortus') is not None
     assert introspector.get('immortus tracking strategies', 'memory') is not None
     adapters = introspector.get_category('immortus queue adapters')
-    assert {a['introspectable'].discriminator for a in adapters} == {
-        'inline', 'async', 'rq'}
+    assert {a['introspectable'].discriminator for a in adapters} == {'inline', 'async', 'rq'}
 
 
 def test_static_url_of_the_client(make_config):
@@ -64,7 +67,8 @@ def test_static_url_of_the_client(make_config):
     request = testing.DummyRequest()
     request.registry = config.registry
     assert request.static_url('pyramid_immortus:static/immortus.js').endswith(
-        '/immortus-static/immortus.js')
+        '/immortus-static/immortus.js'
+    )
 
 
 def test_verify_path_setting_moves_the_routes(make_config):
@@ -149,7 +153,9 @@ def test_global_strategy_changed_after_include(make_config):
 
 
 def test_custom_adapter_by_dotted_name(make_config):
-    config = make_config({'immortus.queue_adapter': 'pyramid_immortus.adapters.inline.InlineAdapter'})
+    config = make_config(
+        {'immortus.queue_adapter': 'pyramid_immortus.adapters.inline.InlineAdapter'}
+    )
     config.commit()
     assert isinstance(get_queue_adapter(config.registry), InlineAdapter)
 
@@ -193,8 +199,7 @@ def test_scan_registers_concrete_jobs_only(make_config):
     config.scan('tests.scanned')
     config.commit()
     catalog = get_catalog(config.registry)
-    assert catalog.names() == ['InheritsInline', 'Inline', 'InlineByClass',
-                               'Plain', 'custom-name']
+    assert catalog.names() == ['InheritsInline', 'Inline', 'InlineByClass', 'Plain', 'custom-name']
     assert catalog.get('Base') is None
     assert catalog.name_of(jobs.Renamed) == 'custom-name'
 
@@ -204,6 +209,7 @@ def test_import_registers_nothing(make_config):
     config.commit()
     assert get_catalog(config.registry).names() == []
     from pyramid_immortus.interfaces import IJobTrackingStrategy as I
+
     assert config.registry.queryUtility(I, 'seed_style') is None
 
 
@@ -279,8 +285,12 @@ def test_add_immortus_jobs_includes_and_is_introspectable(make_config):
     intr = config.registry.introspector.get('immortus job groups', 'immortus.jobs')
     assert intr['include'] is routes
     related = config.registry.introspector.related(intr)
-    assert {r.discriminator for r in related} == {'immortus.verify', 'immortus.verify_class',
-                                                  'immortus.verify_batch', 'immortus.cancel'}
+    assert {r.discriminator for r in related} == {
+        'immortus.verify',
+        'immortus.verify_class',
+        'immortus.verify_batch',
+        'immortus.cancel',
+    }
 
 
 def test_add_immortus_jobs_twice_conflicts(make_config):
@@ -316,7 +326,9 @@ def test_decorators_only_attach_a_callback_at_import(make_config):
     registering.venusian = venusian
     assert registering(GlobalStrategy) is GlobalStrategy
     assert [(w, c) for w, _, c in venusian.attached] == [
-        (Other, 'pyramid'), (GlobalStrategy, 'pyramid')]
+        (Other, 'pyramid'),
+        (GlobalStrategy, 'pyramid'),
+    ]
 
     config = make_config()
     config.add_immortus_job(Other)
@@ -347,18 +359,34 @@ def test_job_subclass_attaches_its_registration_callback():
     assert [(w, c) for w, _, c in venusian.attached] == [(Concrete, 'pyramid')]
 
 
-@pytest.mark.parametrize('settings, inline, message', [
-    ({'immortus.queue_adapter': 'rq', 'immortus.tracking_strategy': 'memory'}, None,
-     "the default tracking strategy 'memory' keeps job states in the memory of one process"),
-    ({'immortus.queue_adapter': 'rq', 'immortus.tracking_strategy': 'redis'}, 'memory',
-     "the tracking strategy 'memory' of job 'Pinned' keeps job states in the memory"),
-    ({'immortus.queue_adapter': 'async', 'immortus.tracking_strategy': 'rq'}, None,
-     "the default tracking strategy 'rq' reads the job records of rq"),
-    ({'immortus.queue_adapter': 'inline'}, 'rq',
-     "the tracking strategy 'rq' of job 'Pinned' reads the job records of rq"),
-])
-def test_a_strategy_that_cannot_work_with_the_adapter_is_refused(make_config, settings,
-                                                                 inline, message):
+@pytest.mark.parametrize(
+    'settings, inline, message',
+    [
+        (
+            {'immortus.queue_adapter': 'rq', 'immortus.tracking_strategy': 'memory'},
+            None,
+            "the default tracking strategy 'memory' keeps job states in the memory of one process",
+        ),
+        (
+            {'immortus.queue_adapter': 'rq', 'immortus.tracking_strategy': 'redis'},
+            'memory',
+            "the tracking strategy 'memory' of job 'Pinned' keeps job states in the memory",
+        ),
+        (
+            {'immortus.queue_adapter': 'async', 'immortus.tracking_strategy': 'rq'},
+            None,
+            "the default tracking strategy 'rq' reads the job records of rq",
+        ),
+        (
+            {'immortus.queue_adapter': 'inline'},
+            'rq',
+            "the tracking strategy 'rq' of job 'Pinned' reads the job records of rq",
+        ),
+    ],
+)
+def test_a_strategy_that_cannot_work_with_the_adapter_is_refused(
+    make_config, settings, inline, message
+):
     from pyramid_immortus import Job
 
     class Pinned(Job):
@@ -372,10 +400,13 @@ def test_a_strategy_that_cannot_work_with_the_adapter_is_refused(make_config, se
     assert message in str(info.value) and 'immortus.queue_adapter' in str(info.value)
 
 
-@pytest.mark.parametrize('first, second, user_file', [
-    ('tests.scanned.jobs', 'tests.conflicting_jobs', 'conflicting_jobs.py'),
-    ('tests.scanned.strategies', 'tests.conflicting_strategies', 'conflicting_strategies.py'),
-])
+@pytest.mark.parametrize(
+    'first, second, user_file',
+    [
+        ('tests.scanned.jobs', 'tests.conflicting_jobs', 'conflicting_jobs.py'),
+        ('tests.scanned.strategies', 'tests.conflicting_strategies', 'conflicting_strategies.py'),
+    ],
+)
 def test_a_scan_conflict_names_the_users_lines(make_config, first, second, user_file):
     config = make_config()
     config.scan(first)
@@ -394,8 +425,12 @@ def test_a_module_level_alias_is_not_a_conflict(make_config):
     config.scan('tests.aliased_jobs')
     config.commit()
     assert get_catalog(config.registry).names() == ['Aliased']
-    assert get_catalog(config.registry).inline_strategy(
-        __import__('tests.aliased_jobs', fromlist=['Aliased']).Aliased) == 'redis'
+    assert (
+        get_catalog(config.registry).inline_strategy(
+            __import__('tests.aliased_jobs', fromlist=['Aliased']).Aliased
+        )
+        == 'redis'
+    )
 
 
 def test_every_builtin_provides_the_whole_contract(make_config, redis_db):
@@ -409,8 +444,11 @@ def test_every_builtin_provides_the_whole_contract(make_config, redis_db):
     config = make_config()
     config.commit()
     registry = config.registry
-    for strategy in (registry.getUtility(IJobTrackingStrategy, 'memory'),
-                     RedisStrategy(redis_db), RQStrategy(redis_db)):
+    for strategy in (
+        registry.getUtility(IJobTrackingStrategy, 'memory'),
+        RedisStrategy(redis_db),
+        RQStrategy(redis_db),
+    ):
         for iface in (IJobTrackingStrategy, ITrackingCallbacks, IStatusReport):
             assert verifyObject(iface, strategy)
     for adapter in (registry.getUtility(IQueueAdapter, 'async'), RQAdapter(redis_db)):

@@ -2,6 +2,7 @@
 authorization through the batch verify, throttling, shared reads and
 faults (Redis down or restarted, slow and vanishing clients, a restarted
 gateway)."""
+
 import http.client
 import json
 import signal
@@ -65,19 +66,27 @@ class SSE:
 
 
 def settings(url=REDIS_URL, **extra):
-    return {'immortus.queue_adapter': 'async', 'immortus.tracking_strategy': 'redis',
-            'immortus.redis_url': url, 'immortus.progress_interval': '0.3', **extra}
+    return {
+        'immortus.queue_adapter': 'async',
+        'immortus.tracking_strategy': 'redis',
+        'immortus.redis_url': url,
+        'immortus.progress_interval': '0.3',
+        **extra,
+    }
 
 
 @pytest.fixture
 def gateway(tmp_path, processes, redis_db):
     """Start a gateway on ``events_app`` with ``settings``: its base URL."""
+
     def start(app='call:tests.events_app:main', **extra):
-        ini = write_ini(tmp_path / f'events-{len(processes.started)}.ini',
-                        settings(**extra), app=app)
+        ini = write_ini(
+            tmp_path / f'events-{len(processes.started)}.ini', settings(**extra), app=app
+        )
         proc, url = start_gateway(processes, ini)
         start.proc, start.ini = proc, ini
         return url
+
     return start
 
 
@@ -100,7 +109,11 @@ def test_a_stream_follows_its_jobs_to_their_end(gateway, jobs):
     assert stream.response.getheader('Access-Control-Allow-Origin') is None
     first = [stream.next() for _ in range(4)]
     assert [(d['job_id'], d['code'], d.get('status')) for _, d in first] == [
-        ('a', 200, 'queued'), ('b', 200, 'queued'), ('nope', 404, 'unknown'), ('bad!', 400, None)]
+        ('a', 200, 'queued'),
+        ('b', 200, 'queued'),
+        ('nope', 404, 'unknown'),
+        ('bad!', 400, None),
+    ]
     jobs.job_started('a')
     assert stream.next()[1]['status'] == 'started'
     jobs.job_finished('a')
@@ -124,8 +137,12 @@ def test_authorization_is_the_batch_verify(gateway, jobs):
     # bob, by cookie: alice's job is unknown to him, and stays so
     bob = SSE(url, 'ids=alices,bobs', {'Cookie': 'user=bob'})
     first = [bob.next()[1] for _ in range(2)]
-    assert first[0] == {'job_id': 'alices', 'status': 'unknown', 'error': 'unknown job',
-                        'code': 404}
+    assert first[0] == {
+        'job_id': 'alices',
+        'status': 'unknown',
+        'error': 'unknown job',
+        'code': 404,
+    }
     assert (first[1]['job_id'], first[1]['status'], first[1]['code']) == ('bobs', 'queued', 200)
     alice = SSE(url, 'ids=alices', ALICE)
     assert alice.next()[1]['status'] == 'queued'
@@ -208,8 +225,10 @@ def test_redis_down_then_restarted(gateway, private_redis, processes):
     # a change written without a message: only a re-read after the restart finds it
     private_redis.client.hset('immortus:job:r', 'status', 'started')
     private_redis.stop()
-    refused = wait_for(lambda: (lambda s: s if s.status == 503 else None)(SSE(url, 'ids=r', ALICE)),
-                       message='a 503 while Redis is down')
+    refused = wait_for(
+        lambda: (lambda s: s if s.status == 503 else None)(SSE(url, 'ids=r', ALICE)),
+        message='a 503 while Redis is down',
+    )
     assert refused.json() == {'error': 'backend unavailable'}
     private_redis.start()
     assert stream.next()[1]['status'] == 'started'
@@ -265,9 +284,11 @@ def test_clients_that_go_away_are_released(gateway, jobs, redis_db):
     def cycles(count, offset):
         for n in range(count):
             sock = socket.create_connection((host, int(port)))
-            query = ','.join(ids[(n + offset) % 10:(n + offset) % 10 + 3])
-            sock.sendall(f'GET /immortus/events?ids={query} HTTP/1.1\r\nHost: x\r\n'
-                         'X-User: alice\r\n\r\n'.encode())
+            query = ','.join(ids[(n + offset) % 10 : (n + offset) % 10 + 3])
+            sock.sendall(
+                f'GET /immortus/events?ids={query} HTTP/1.1\r\nHost: x\r\n'
+                'X-User: alice\r\n\r\n'.encode()
+            )
             if n % 2:
                 sock.recv(100)  # half of them leave once the stream has begun
             sock.close()
@@ -277,8 +298,10 @@ def test_clients_that_go_away_are_released(gateway, jobs, redis_db):
         thread.start()
     for thread in threads:
         thread.join()
-    channels = wait_for(lambda: not redis_db.pubsub_channels('immortus:job:*') or None,
-                        message='no subscription left')
+    channels = wait_for(
+        lambda: not redis_db.pubsub_channels('immortus:job:*') or None,
+        message='no subscription left',
+    )
     assert channels
     wait_for(lambda: connections_to(int(port)) == 0, message='every connection closed')
     still = SSE(url, 'ids=g1', ALICE)  # and the gateway still serves
@@ -306,8 +329,15 @@ def test_a_restarted_gateway_serves_the_current_state(gateway, jobs, processes):
     assert not ended  # no end event: an EventSource reconnects
     jobs.job_started('z')
     port = url.rsplit(':', 1)[1]
-    proc = processes.start(sys.executable, '-m', 'pyramid_immortus.events', gateway.ini,
-                           '--port', port, log_name='events')
+    proc = processes.start(
+        sys.executable,
+        '-m',
+        'pyramid_immortus.events',
+        gateway.ini,
+        '--port',
+        port,
+        log_name='events',
+    )
     wait_for(lambda: 'serving' in open(proc.log_path).read(), message='the new gateway')
     again = SSE(url, 'ids=z', ALICE)
     assert again.next()[1]['status'] == 'started'
@@ -316,8 +346,9 @@ def test_a_restarted_gateway_serves_the_current_state(gateway, jobs, processes):
 def test_rq_jobs_publish_their_life_and_progress(tmp_path, processes, redis_db, make_rq_app):
     app, ini = make_rq_app(**{'immortus.progress_interval': '0'})
     job_id = app.post_json('/create/Slow', {'args': [0.6, 3]}).json['job_id']
-    gw_ini = write_ini(tmp_path / 'rq-events.ini',
-                       rq_settings(**{'immortus.progress_interval': '0'}))
+    gw_ini = write_ini(
+        tmp_path / 'rq-events.ini', rq_settings(**{'immortus.progress_interval': '0'})
+    )
     _, url = start_gateway(processes, gw_ini)
     stream = SSE(url, f'ids={job_id}', timeout=30)
     assert stream.next()[1]['status'] == 'queued'

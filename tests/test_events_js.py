@@ -1,5 +1,6 @@
 """The JavaScript client over the real events gateway: node
 (tests/js/events.test.js) and headless Chromium."""
+
 import os
 import shutil
 import subprocess
@@ -15,16 +16,22 @@ JS_TESTS = os.path.join(ROOT, 'tests', 'js')
 def app_settings(**extra):
     """The integration app with jobs on threads of the web process, tracked
     in Redis (so that the gateway, another process, sees them)."""
-    return {'immortus.queue_adapter': 'async', 'immortus.tracking_strategy': 'redis',
-            'immortus.redis_url': REDIS_URL, 'immortus.progress_interval': '0',
-            'immortus.async_workers': '4', **extra}
+    return {
+        'immortus.queue_adapter': 'async',
+        'immortus.tracking_strategy': 'redis',
+        'immortus.redis_url': REDIS_URL,
+        'immortus.progress_interval': '0',
+        'immortus.async_workers': '4',
+        **extra,
+    }
 
 
 @pytest.fixture
 def servers(tmp_path, serve, processes, redis_db):
     web = serve(write_ini(tmp_path / 'web.ini', app_settings()))
-    ini = write_ini(tmp_path / 'events.ini', app_settings(
-        **{'immortus.events.allow_origins': web.url}))
+    ini = write_ini(
+        tmp_path / 'events.ini', app_settings(**{'immortus.events.allow_origins': web.url})
+    )
     _, events = start_gateway(processes, ini)
     return web.url, events
 
@@ -37,8 +44,14 @@ def test_node_against_the_gateway(servers):
         unavailable('run "npm ci" in tests/js (python tests/services.py does)')
     web, events = servers
     env = dict(os.environ, IMMORTUS_WEB_URL=web, IMMORTUS_EVENTS_URL=events + '/immortus/events')
-    result = subprocess.run([node, '--test', 'events.test.js'], cwd=JS_TESTS, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [node, '--test', 'events.test.js'],
+        cwd=JS_TESTS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     summary = [line for line in result.stdout.splitlines() if line.startswith('# ')]
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert '# fail 0' in summary and '# pass 0' not in summary, summary
@@ -50,7 +63,8 @@ def test_chromium_follows_over_a_gateway_on_another_origin(servers, chromium):
     try:
         tab.goto(web + '/page')
         tab.wait_for_selector('#ready')
-        result = tab.evaluate("""async (events) => {
+        result = tab.evaluate(
+            """async (events) => {
             const opened = [];
             const Native = window.EventSource;
             window.EventSource = function (url, init) {
@@ -76,7 +90,9 @@ def test_chromium_follows_over_a_gateway_on_another_origin(servers, chromium):
                 eventsUrl: events.replace('127.0.0.1', 'localhost') + '/immortus/events',
                 polling: {interval: 100}});
             return {done, progress, opened, all, settled, polled: polled.status};
-        }""", events)
+        }""",
+            events,
+        )
     finally:
         tab.close()
     assert result['done']['status'] == 'finished' and result['done']['completed'] is True

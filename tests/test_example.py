@@ -1,6 +1,7 @@
 """The example application, end to end: served by waitress, driven by a
 headless Chromium, on development.ini (embedded default) and
 production.ini (rq, Redis and a real immortus-worker)."""
+
 import os
 import re
 
@@ -11,8 +12,14 @@ from tests.support import REDIS_URL, ROOT
 EXAMPLE = os.path.join(ROOT, 'example')
 ARTIFACTS = os.path.join(ROOT, 'artifacts')
 #: Round one: every Start button, and the state each job ends in.
-FINAL = {'quick': 'finished', 'slow': 'finished', 'scheduled': 'finished', 'failing': 'failed',
-         'flaky': 'finished', 'invoice': 'finished'}
+FINAL = {
+    'quick': 'finished',
+    'slow': 'finished',
+    'scheduled': 'finished',
+    'failing': 'failed',
+    'flaky': 'finished',
+    'invoice': 'finished',
+}
 
 
 def copy_ini(name, tmp_path, **replace):
@@ -70,18 +77,24 @@ def test_every_button_runs_its_job_to_the_end(example, chromium):
         assert page.eval_on_selector('#invoice progress', 'e => e.value') == 100
         assert 'the report could not be generated' in page.inner_text('#failing .detail')
         # results: what perform returned, once the job finished
-        assert page.inner_text('#quick .result') == \
-            'result: {"rows":1000,"total":123.45,"currency":"EUR"}'
+        assert (
+            page.inner_text('#quick .result')
+            == 'result: {"rows":1000,"total":123.45,"currency":"EUR"}'
+        )
         assert page.inner_text('#scheduled .result') == 'result: {"rows":4000}'
         # the scheduled job read queued with its due time until it ran
         waiting = page.evaluate('window.waiting')
         assert any(text.startswith('(due at ') for text in waiting['scheduled']), waiting
         # the retried job: seen waiting for its second run, then finished on it
-        assert any(text.startswith('(attempt 2 of 3 at ') and
-                   text.endswith(', after ConnectionError: the mail server did not answer)')
-                   for text in waiting['flaky']), waiting
-        assert page.inner_text('#flaky .attempt') == \
-            'attempt 2 of 3 (the last failed: ConnectionError: the mail server did not answer)'
+        assert any(
+            text.startswith('(attempt 2 of 3 at ')
+            and text.endswith(', after ConnectionError: the mail server did not answer)')
+            for text in waiting['flaky']
+        ), waiting
+        assert (
+            page.inner_text('#flaky .attempt')
+            == 'attempt 2 of 3 (the last failed: ConnectionError: the mail server did not answer)'
+        )
         assert page.inner_text('#flaky .result') == 'result: {"sent":true,"attempt":2}'
         log = page.inner_text('#log')
         assert log.count('created successfully') == 6
@@ -95,17 +108,20 @@ def test_every_button_runs_its_job_to_the_end(example, chromium):
         # while it waits for its time (200, it never runs)
         page.click('#slow button.start')
         page.click('#scheduled button.start')
-        page.wait_for_function("document.querySelector('#slow .state').textContent === 'started'"
-                               " && document.querySelector('#slow progress').value > 0",
-                               timeout=30000)
+        page.wait_for_function(
+            "document.querySelector('#slow .state').textContent === 'started'"
+            " && document.querySelector('#slow progress').value > 0",
+            timeout=30000,
+        )
         page.click('#slow button.cancel')
         page.wait_for_selector('#scheduled .state.queued')
         page.wait_for_selector('#scheduled button.cancel:not([disabled])')
         page.click('#scheduled button.cancel')
         for section in ('slow', 'scheduled'):
             page.wait_for_selector(f'#{section} .state.failed', timeout=15000)
-            assert page.inner_text(f'#{section} .detail').startswith('(Cancelled'), \
-                page.inner_text(f'#{section} .detail')
+            assert page.inner_text(f'#{section} .detail').startswith('(Cancelled'), page.inner_text(
+                f'#{section} .detail'
+            )
             assert page.inner_text(f'#{section} .result') == ''
         assert 0 < page.eval_on_selector('#slow progress', 'e => e.value') < 100
         assert page.eval_on_selector('#scheduled progress', 'e => e.value') == 0
@@ -126,6 +142,6 @@ def test_the_custom_verify_route_answers_completed_and_percentage(example):
     _, server = example
     request = urllib.request.Request(server.url + '/jobs/invoice', method='POST')
     job = json.load(urllib.request.urlopen(request))
-    answer = json.load(urllib.request.urlopen(f"{server.url}/job_custom_verify/{job['job_id']}"))
+    answer = json.load(urllib.request.urlopen(f'{server.url}/job_custom_verify/{job["job_id"]}'))
     assert set(answer) == {'job_id', 'completed', 'failed', 'percentage'}
     assert answer['completed'] is False and answer['percentage'] in (0, 50)

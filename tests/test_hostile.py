@@ -1,6 +1,7 @@
 """A second, hostile user and input that is not what the docs show: the
 answers stay true and private (WebTest, real Redis where a strategy lives
 there)."""
+
 import decimal
 import logging
 import math
@@ -101,9 +102,14 @@ class Values(Job):
 
 
 def start(request):
-    job_class = {'gate': Gate, 'victim': Victim, 'invoice': Invoice,
-                 'separate': Separate, 'unspeakable': Unspeakable,
-                 'values': Values}[request.matchdict['name']]
+    job_class = {
+        'gate': Gate,
+        'victim': Victim,
+        'invoice': Invoice,
+        'separate': Separate,
+        'unspeakable': Unspeakable,
+        'values': Values,
+    }[request.matchdict['name']]
     args = [request.params['arg']] if 'arg' in request.params else []
     return job_class.perform_later(request, *args)
 
@@ -117,8 +123,14 @@ class UUIDPolicy(HeaderSecurityPolicy):
 
 
 def make_app(make_config, session=False, policy=HeaderSecurityPolicy, **settings):
-    config = make_config({'immortus.queue_adapter': 'async', 'immortus.async_workers': '1',
-                          'immortus.verify_owner_only': 'true', **settings})
+    config = make_config(
+        {
+            'immortus.queue_adapter': 'async',
+            'immortus.async_workers': '1',
+            'immortus.verify_owner_only': 'true',
+            **settings,
+        }
+    )
     config.registry.gates = {}
     config.registry.ran = []
     config.set_root_factory(Root)
@@ -154,27 +166,33 @@ def status(app, job_id, headers=ALICE, suffix=''):
 
 def wait_started(app, job_id, suffix=''):
     from tests.support import wait_for
+
     wait_for(lambda: status(app, job_id, suffix=suffix) == 'started', message='started')
 
 
 # -- 1. cancel takes the job's class from the job's own records ------------
+
 
 def test_cancel_with_another_class_is_404_and_the_victim_runs(app):
     running = gate(app, 'first')
     wait_started(app, running)
     victim = app.post('/start/victim', headers=ALICE).json['job_id']
     for headers in (BOB, {}):
-        res = app.post(f'/immortus/verify/{victim}/cancel?job_class=Invoice',
-                       headers=headers, status=404)
+        res = app.post(
+            f'/immortus/verify/{victim}/cancel?job_class=Invoice', headers=headers, status=404
+        )
         assert res.json == {'job_id': victim, **UNKNOWN}
     # even the owner cannot cancel it under a class that is not its own
     app.post(f'/immortus/verify/{victim}/cancel?job_class=Invoice', headers=ALICE, status=404)
     assert status(app, victim) == 'queued'
     # Invoice's strategy knows nothing of the victim, and says nothing of it
     assert app.get(f'/immortus/verify/{victim}/Invoice', headers=BOB).json == {
-        'job_id': victim, 'completed': False}
+        'job_id': victim,
+        'completed': False,
+    }
     app.registry.gates['first'].set()
     from tests.support import wait_for
+
     wait_for(lambda: status(app, victim) == 'finished', message='the victim ran')
     assert app.registry.ran == [victim]
 
@@ -194,20 +212,30 @@ def test_cancel_is_recorded_in_the_jobs_own_strategy(app):
 
 # -- 2. owners are strings, and an owner that cannot be kept refuses the job
 
+
 def test_uuid_owners_in_redis(make_config, redis_db):
-    app = make_app(make_config, policy=UUIDPolicy, **{
-        'immortus.tracking_strategy': 'redis', 'immortus.redis_url': REDIS_URL})
+    app = make_app(
+        make_config,
+        policy=UUIDPolicy,
+        **{'immortus.tracking_strategy': 'redis', 'immortus.redis_url': REDIS_URL},
+    )
     user = {'X-User': str(uuid.uuid4())}
     job_id = app.post('/start/victim', headers=user).json['job_id']
     assert redis_db.hget(f'immortus:job:{job_id}', 'owner') == user['X-User'].encode()
     from tests.support import wait_for
+
     wait_for(lambda: status(app, job_id, headers=user) == 'finished', message='finished')
     app.get(f'/immortus/verify/{job_id}', headers={'X-User': str(uuid.uuid4())}, status=404)
 
 
 def test_an_owner_that_cannot_be_recorded_refuses_the_job(make_config, caplog):
-    app = make_app(make_config, **{'immortus.tracking_strategy': 'redis',
-                                   'immortus.redis_url': f'redis://127.0.0.1:{free_port()}/0'})
+    app = make_app(
+        make_config,
+        **{
+            'immortus.tracking_strategy': 'redis',
+            'immortus.redis_url': f'redis://127.0.0.1:{free_port()}/0',
+        },
+    )
     with caplog.at_level(logging.ERROR):
         res = app.post('/start/victim', headers=ALICE, status=503)
     assert res.json == {'error': 'backend unavailable, try again later'}
@@ -215,8 +243,7 @@ def test_an_owner_that_cannot_be_recorded_refuses_the_job(make_config, caplog):
     assert app.registry.ran == []
 
 
-def test_owner_only_with_a_strategy_that_cannot_keep_owners_is_a_configuration_error(
-        make_config):
+def test_owner_only_with_a_strategy_that_cannot_keep_owners_is_a_configuration_error(make_config):
     class NoOwners:
         def completed(self, job_id):
             return False
@@ -237,6 +264,7 @@ def test_owner_only_with_a_strategy_that_cannot_keep_owners_is_a_configuration_e
 
 # -- 3. records are never pushed out or reborn without their owner ---------
 
+
 def test_a_full_memory_strategy_refuses_new_jobs_and_keeps_the_old(make_config):
     app = make_app(make_config, **{'immortus.memory_max_jobs': '2'})
     first = gate(app, 'a')
@@ -252,18 +280,21 @@ def test_a_full_memory_strategy_refuses_new_jobs_and_keeps_the_old(make_config):
 
 # -- 7. the cancel view refuses cross-site requests ------------------------
 
-@pytest.mark.parametrize('headers, error', [
-    ({'Origin': 'https://evil.example'}, 'bad CSRF origin'),
-    ({'Origin': 'null'}, 'bad CSRF origin'),
-    ({'Sec-Fetch-Site': 'cross-site'}, 'bad CSRF origin'),
-    ({'Sec-Fetch-Site': 'same-site', 'Origin': 'http://localhost'}, 'bad CSRF origin'),
-])
+
+@pytest.mark.parametrize(
+    'headers, error',
+    [
+        ({'Origin': 'https://evil.example'}, 'bad CSRF origin'),
+        ({'Origin': 'null'}, 'bad CSRF origin'),
+        ({'Sec-Fetch-Site': 'cross-site'}, 'bad CSRF origin'),
+        ({'Sec-Fetch-Site': 'same-site', 'Origin': 'http://localhost'}, 'bad CSRF origin'),
+    ],
+)
 def test_a_cross_site_cancel_is_refused(app, headers, error):
     running = gate(app, 'first')
     wait_started(app, running)
     queued = gate(app, 'second')
-    res = app.post(f'/immortus/verify/{queued}/cancel', headers={**ALICE, **headers},
-                   status=400)
+    res = app.post(f'/immortus/verify/{queued}/cancel', headers={**ALICE, **headers}, status=400)
     assert res.json == {'job_id': queued, 'error': error}
     assert status(app, queued) == 'queued'
     same = {'Origin': 'http://localhost', 'Sec-Fetch-Site': 'same-origin'}
@@ -278,8 +309,9 @@ def test_with_sessions_the_cancel_needs_the_token(make_config):
     queued = gate(app, 'second')
     res = app.post(f'/immortus/verify/{queued}/cancel', headers=ALICE, status=400)
     assert res.json == {'job_id': queued, 'error': 'bad CSRF token'}
-    app.post(f'/immortus/verify/{queued}/cancel', headers={**ALICE, 'X-CSRF-Token': 'guess'},
-             status=400)
+    app.post(
+        f'/immortus/verify/{queued}/cancel', headers={**ALICE, 'X-CSRF-Token': 'guess'}, status=400
+    )
     assert status(app, queued) == 'queued'
     app.registry.gates['first'].set()
 
@@ -289,19 +321,27 @@ def test_the_cancel_check_can_be_turned_off(make_config):
     running = gate(app, 'first')
     wait_started(app, running)
     queued = gate(app, 'second')
-    app.post(f'/immortus/verify/{queued}/cancel', headers={**ALICE, 'Origin': 'https://x.example'},
-             status=200)
+    app.post(
+        f'/immortus/verify/{queued}/cancel',
+        headers={**ALICE, 'Origin': 'https://x.example'},
+        status=200,
+    )
     app.registry.gates['first'].set()
 
 
 # -- 12. a failure that cannot be written ---------------------------------
 
+
 def test_an_exception_whose_str_raises_still_ends_the_job(app):
     job_id = app.post('/start/unspeakable', headers=ALICE).json['job_id']
     from tests.support import wait_for
-    data = wait_for(lambda: (lambda d: d if d['status'] != 'queued' and d['status'] != 'started'
-                             else None)(app.get(f'/immortus/verify/{job_id}',
-                                                headers=ALICE).json), message='ended')
+
+    data = wait_for(
+        lambda: (lambda d: d if d['status'] != 'queued' and d['status'] != 'started' else None)(
+            app.get(f'/immortus/verify/{job_id}', headers=ALICE).json
+        ),
+        message='ended',
+    )
     assert data['status'] == 'failed' and data['exception']['type'] == 'BadStr'
     assert exception_info(BadStr())['message'] == '<BadStr whose str() failed>'
 
@@ -322,26 +362,35 @@ def test_a_failing_end_write_is_retried_with_the_bare_type(make_config, monkeypa
     monkeypatch.setattr(Job, 'END_RETRIES', (0.01,))
     job_id = app.post('/start/values?arg=nan', headers=ALICE).json['job_id']
     data = app.get(f'/immortus/verify/{job_id}', headers=ALICE).json
-    assert data['status'] == 'failed' and data['exception'] == {'type': 'ValueError',
-                                                                 'message': ''}
+    assert data['status'] == 'failed' and data['exception'] == {'type': 'ValueError', 'message': ''}
     assert type(calls[1]).__name__ == 'ValueError'
 
 
 # -- 14. values that are not JSON -----------------------------------------
 
+
 @pytest.mark.parametrize('strategy', ['memory', 'redis'])
-@pytest.mark.parametrize('kind, error', [
-    ('nan', 'ValueError: progress current must be a finite number, not nan'),
-    ('inf', 'ValueError: progress total must be a finite number, not inf'),
-    ('bool', 'TypeError: progress current must be a number, not bool'),
-    ('datetime-meta', 'TypeError: the meta of'),
-    ('datetime-meta-at-end', 'TypeError: the meta of'),
-])
-def test_values_that_are_not_json_fail_the_job_at_the_call(make_config, redis_db, strategy,
-                                                           kind, error):
-    app = make_app(make_config, **{'immortus.queue_adapter': 'inline',
-                                   'immortus.tracking_strategy': strategy,
-                                   'immortus.redis_url': REDIS_URL})
+@pytest.mark.parametrize(
+    'kind, error',
+    [
+        ('nan', 'ValueError: progress current must be a finite number, not nan'),
+        ('inf', 'ValueError: progress total must be a finite number, not inf'),
+        ('bool', 'TypeError: progress current must be a number, not bool'),
+        ('datetime-meta', 'TypeError: the meta of'),
+        ('datetime-meta-at-end', 'TypeError: the meta of'),
+    ],
+)
+def test_values_that_are_not_json_fail_the_job_at_the_call(
+    make_config, redis_db, strategy, kind, error
+):
+    app = make_app(
+        make_config,
+        **{
+            'immortus.queue_adapter': 'inline',
+            'immortus.tracking_strategy': strategy,
+            'immortus.redis_url': REDIS_URL,
+        },
+    )
     job_id = app.post(f'/start/values?arg={kind}', headers=ALICE).json['job_id']
     res = app.get(f'/immortus/verify/{job_id}', headers=ALICE)
     assert res.json['status'] == 'failed' and res.json['error'].startswith(error)
@@ -352,9 +401,14 @@ def test_values_that_are_not_json_fail_the_job_at_the_call(make_config, redis_db
 
 @pytest.mark.parametrize('strategy', ['memory', 'redis'])
 def test_a_decimal_progress_is_a_number(make_config, redis_db, strategy):
-    app = make_app(make_config, **{'immortus.queue_adapter': 'inline',
-                                   'immortus.tracking_strategy': strategy,
-                                   'immortus.redis_url': REDIS_URL})
+    app = make_app(
+        make_config,
+        **{
+            'immortus.queue_adapter': 'inline',
+            'immortus.tracking_strategy': strategy,
+            'immortus.redis_url': REDIS_URL,
+        },
+    )
     job_id = app.post('/start/values?arg=decimal', headers=ALICE).json['job_id']
     data = app.get(f'/immortus/verify/{job_id}', headers=ALICE).json
     assert data['status'] == 'finished'
@@ -367,8 +421,13 @@ def test_one_job_that_cannot_be_serialised_is_its_own_error(make_config, caplog)
             return False
 
         def meta(self, job_id):
-            return {'when': datetime(2026, 1, 1)} if job_id == 'odd' else {'n': math.nan} \
-                if job_id == 'nan' else {'fine': True}
+            return (
+                {'when': datetime(2026, 1, 1)}
+                if job_id == 'odd'
+                else {'n': math.nan}
+                if job_id == 'nan'
+                else {'fine': True}
+            )
 
     config = make_config({'immortus.queue_adapter': 'inline'})
     config.add_tracking_strategy('odd', Odd)
@@ -389,22 +448,29 @@ def test_one_job_that_cannot_be_serialised_is_its_own_error(make_config, caplog)
 
 # -- 15. undecodable or unmatched requests --------------------------------
 
-@pytest.mark.parametrize('url, method', [
-    ('/immortus/verify?ids=%ff', 'get'),
-    ('/immortus/verify?ids=a&job_class=%ff', 'get'),
-    ('/immortus/verify/abc/cancel?job_class=%ff', 'post'),
-])
+
+@pytest.mark.parametrize(
+    'url, method',
+    [
+        ('/immortus/verify?ids=%ff', 'get'),
+        ('/immortus/verify?ids=a&job_class=%ff', 'get'),
+        ('/immortus/verify/abc/cancel?job_class=%ff', 'post'),
+    ],
+)
 def test_an_undecodable_query_is_a_json_400(app, url, method):
     res = getattr(app, method)(url, status=400)
     assert res.content_type == 'application/json'
     assert res.json == {'error': 'the query string is not valid UTF-8'}
 
 
-@pytest.mark.parametrize('url, method', [
-    ('/immortus/verify/abc', 'post'),
-    ('/immortus/verify', 'delete'),
-    ('/immortus/verify/a/b/c/d', 'get'),
-])
+@pytest.mark.parametrize(
+    'url, method',
+    [
+        ('/immortus/verify/abc', 'post'),
+        ('/immortus/verify', 'delete'),
+        ('/immortus/verify/a/b/c/d', 'get'),
+    ],
+)
 def test_unmatched_paths_under_the_verify_path_answer_json(app, url, method):
     res = getattr(app, method)(url, status=404)
     assert res.content_type == 'application/json'
@@ -418,8 +484,10 @@ def test_paths_outside_the_verify_path_keep_pyramids_404(app):
 
 # -- 18. BaseException -----------------------------------------------------
 
-@pytest.mark.parametrize('kind, error', [('exit', 'SystemExit: 3'),
-                                         ('interrupt', 'KeyboardInterrupt')])
+
+@pytest.mark.parametrize(
+    'kind, error', [('exit', 'SystemExit: 3'), ('interrupt', 'KeyboardInterrupt')]
+)
 def test_base_exceptions_under_inline_are_the_jobs_failure(make_config, caplog, kind, error):
     app = make_app(make_config, **{'immortus.queue_adapter': 'inline'})
     with caplog.at_level(logging.ERROR):
@@ -431,6 +499,7 @@ def test_base_exceptions_under_inline_are_the_jobs_failure(make_config, caplog, 
 
 def test_base_exceptions_under_async_are_logged(app, caplog):
     from tests.support import wait_for
+
     with caplog.at_level(logging.ERROR):
         job_id = app.post('/start/values?arg=exit', headers=ALICE).json['job_id']
         wait_for(lambda: status(app, job_id) == 'failed', message='failed')
@@ -438,6 +507,7 @@ def test_base_exceptions_under_async_are_logged(app, caplog):
 
 
 # -- found by the hostile review ------------------------------------------
+
 
 class Untrusting:
     """An adapter that can cancel but cannot say whose a job is."""
@@ -452,8 +522,9 @@ class Untrusting:
 
 
 def test_an_adapter_that_cannot_name_a_jobs_class_cannot_cancel(make_config):
-    config = make_config({'immortus.queue_adapter': 'untrusting',
-                          'immortus.verify_owner_only': 'true'})
+    config = make_config(
+        {'immortus.queue_adapter': 'untrusting', 'immortus.verify_owner_only': 'true'}
+    )
     config.set_root_factory(Root)
     config.set_security_policy(HeaderSecurityPolicy())
     config.add_queue_adapter('untrusting', Untrusting)
@@ -466,8 +537,7 @@ def test_an_adapter_that_cannot_name_a_jobs_class_cannot_cancel(make_config):
     app = TestApp(config.make_wsgi_app())
     victim = app.post('/start/victim', headers=ALICE).json['job_id']
     for suffix in ('', '?job_class=Invoice'):
-        res = app.post(f'/immortus/verify/{victim}/cancel{suffix}', headers=BOB,
-                       status=(404, 501))
+        res = app.post(f'/immortus/verify/{victim}/cancel{suffix}', headers=BOB, status=(404, 501))
         assert 'cancelled' not in res.json
     assert app.get(f'/immortus/verify/{victim}', headers=ALICE).json['status'] == 'queued'
 
@@ -485,8 +555,7 @@ class UpdateOnlyOwners(OwnStrategy):
 
 
 def test_an_owner_the_strategy_did_not_keep_refuses_the_job(make_config):
-    config = make_config({'immortus.queue_adapter': 'inline',
-                          'immortus.verify_owner_only': 'true'})
+    config = make_config({'immortus.queue_adapter': 'inline', 'immortus.verify_owner_only': 'true'})
     config.set_security_policy(HeaderSecurityPolicy())
     config.add_tracking_strategy('update-only', UpdateOnlyOwners)
     config.add_route('start', '/start/{name}', request_method='POST')
@@ -502,10 +571,12 @@ def test_cancel_answers_another_users_job_as_a_job_that_does_not_exist(app):
     wait_started(app, running)
     queued = gate(app, 'second')
     for suffix in ('?job_class=NoSuchClass', '?job_class=Invoice', ''):
-        theirs = app.post(f'/immortus/verify/{queued}/cancel{suffix}', headers=BOB,
-                          expect_errors=True)
-        nobodys = app.post(f'/immortus/verify/never-was/cancel{suffix}', headers=BOB,
-                           expect_errors=True)
+        theirs = app.post(
+            f'/immortus/verify/{queued}/cancel{suffix}', headers=BOB, expect_errors=True
+        )
+        nobodys = app.post(
+            f'/immortus/verify/never-was/cancel{suffix}', headers=BOB, expect_errors=True
+        )
         assert theirs.status_int == nobodys.status_int
         assert {**theirs.json, 'job_id': 'x'} == {**nobodys.json, 'job_id': 'x'}
     app.registry.gates['first'].set()
@@ -523,14 +594,20 @@ class Deep(Job):
 def test_meta_too_deep_for_json_fails_the_job(make_config, adapter):
     config = make_config({'immortus.queue_adapter': adapter})
     config.add_route('start', '/start', request_method='POST')
-    config.add_view(lambda request: Deep.perform_later(request), route_name='start',
-                    renderer='immortus')
+    config.add_view(
+        lambda request: Deep.perform_later(request), route_name='start', renderer='immortus'
+    )
     config.add_immortus_job(Deep)
     app = TestApp(config.make_wsgi_app())
     job_id = app.post('/start').json['job_id']
     from tests.support import wait_for
-    data = wait_for(lambda: (lambda d: d if d['status'] in ('finished', 'failed') else None)(
-        app.get(f'/immortus/verify/{job_id}').json), message='ended')
+
+    data = wait_for(
+        lambda: (lambda d: d if d['status'] in ('finished', 'failed') else None)(
+            app.get(f'/immortus/verify/{job_id}').json
+        ),
+        message='ended',
+    )
     assert data['status'] == 'failed' and data['exception']['type'] == 'TypeError'
 
 
@@ -538,10 +615,10 @@ def test_huge_numbers_are_refused_at_the_call(make_config):
     from pyramid_immortus.status import finite_number, progress_info
 
     with pytest.raises(ValueError, match='too large'):
-        finite_number(10 ** 400, 'progress current')
+        finite_number(10**400, 'progress current')
     with pytest.raises(ValueError, match='too large'):
-        progress_info(10 ** 5000, 10 ** 5000)
-    assert progress_info(2 ** 60, 2 ** 61)['percent'] == 50.0
+        progress_info(10**5000, 10**5000)
+    assert progress_info(2**60, 2**61)['percent'] == 50.0
 
 
 class Blocking:
@@ -612,15 +689,19 @@ def test_odd_strategy_answers_never_break_a_view(make_config):
     assert jobs['a'] == {'job_id': 'a', 'error': 'tracking strategy error', 'code': 500}
 
 
-@pytest.mark.parametrize('content_type, body', [
-    ('multipart/form-data', b'--x\r\n'),
-    ('application/x-www-form-urlencoded; charset=utf-16', b'\xff\xfe\x00'),
-    ('application/x-www-form-urlencoded; charset=no-such-charset', b'a=b'),
-])
+@pytest.mark.parametrize(
+    'content_type, body',
+    [
+        ('multipart/form-data', b'--x\r\n'),
+        ('application/x-www-form-urlencoded; charset=utf-16', b'\xff\xfe\x00'),
+        ('application/x-www-form-urlencoded; charset=no-such-charset', b'a=b'),
+    ],
+)
 def test_a_cancel_body_that_does_not_parse_is_a_json_400(make_config, content_type, body):
     app = make_app(make_config, session=True)
-    res = app.post('/immortus/verify/abc/cancel', body, headers={'Content-Type': content_type},
-                   status=400)
+    res = app.post(
+        '/immortus/verify/abc/cancel', body, headers={'Content-Type': content_type}, status=400
+    )
     assert res.json == {'job_id': 'abc', 'error': 'bad CSRF token'}
 
 
@@ -634,11 +715,17 @@ class Exploding:
         raise self.error
 
 
-@pytest.mark.parametrize('error, status, message', [
-    (RuntimeError('postgresql://u:s3cret@db/app'), 500, 'the job could not be enqueued'),
-    (__import__('redis').exceptions.ReadOnlyError('READONLY replica'), 503,
-     'backend unavailable, try again later'),
-])
+@pytest.mark.parametrize(
+    'error, status, message',
+    [
+        (RuntimeError('postgresql://u:s3cret@db/app'), 500, 'the job could not be enqueued'),
+        (
+            __import__('redis').exceptions.ReadOnlyError('READONLY replica'),
+            503,
+            'backend unavailable, try again later',
+        ),
+    ],
+)
 def test_an_adapter_failure_is_a_fixed_json_answer(make_config, caplog, error, status, message):
     config = make_config({'immortus.queue_adapter': 'exploding'})
     config.add_queue_adapter('exploding', lambda: Exploding(error))

@@ -78,8 +78,7 @@ def recorder():
 
 @pytest.fixture
 def registry(make_config, recorder):
-    config = make_config({'immortus.queue_adapter': 'inline',
-                          'immortus.progress_interval': '0.2'})
+    config = make_config({'immortus.queue_adapter': 'inline', 'immortus.progress_interval': '0.2'})
     config.add_tracking_strategy('recorder', lambda: recorder)
     for job in (Add, Boom, Chatty, Spawner):
         config.add_immortus_job(job, tracking_strategy='recorder')
@@ -107,8 +106,11 @@ def test_job_ids_are_fresh(registry):
 def test_failure_calls_job_failed_and_keeps_the_job(registry, recorder, caplog):
     with caplog.at_level(logging.ERROR):
         job = Boom.perform_later(registry)
-    assert recorder.events == [('job_enqueued', job.job_id), ('job_started', job.job_id),
-                               ('job_failed', job.job_id, 'ValueError')]
+    assert recorder.events == [
+        ('job_enqueued', job.job_id),
+        ('job_started', job.job_id),
+        ('job_failed', job.job_id, 'ValueError'),
+    ]
     assert 'boom' in caplog.text
 
 
@@ -154,8 +156,7 @@ def test_progress_is_throttled_but_the_last_one_is_written(registry, recorder):
 
 
 def test_progress_interval_zero_writes_every_call(make_config, recorder):
-    config = make_config({'immortus.queue_adapter': 'inline',
-                          'immortus.progress_interval': '0'})
+    config = make_config({'immortus.queue_adapter': 'inline', 'immortus.progress_interval': '0'})
     config.add_tracking_strategy('recorder', lambda: recorder)
     config.add_immortus_job(Chatty, tracking_strategy='recorder')
     config.commit()

@@ -1,5 +1,6 @@
 """``immortus-jobs CONFIG_URI``: the example's .ini files, as text and JSON,
 in a process of its own; an application whose configuration fails."""
+
 import io
 import json
 import os
@@ -18,8 +19,14 @@ EXAMPLE_JOBS = ['FailingJob', 'FlakyJob', 'GenerateInvoiceJob', 'QuickJob', 'Slo
 
 def immortus_jobs(*args):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    return subprocess.run([sys.executable, '-m', 'pyramid_immortus.scripts.jobs', *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, '-m', 'pyramid_immortus.scripts.jobs', *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def example_ini(tmp_path, name, **replace):
@@ -39,8 +46,7 @@ def example_ini(tmp_path, name, **replace):
 def rows(text):
     """The job table's rows: ``{name: [cells]}``."""
     lines = text.split('\n\n')[0].splitlines()
-    assert re.split(r'\s{2,}', lines[0]) == ['Name', 'Class', 'Strategy', 'From', 'Queue',
-                                             'Retry']
+    assert re.split(r'\s{2,}', lines[0]) == ['Name', 'Class', 'Strategy', 'From', 'Queue', 'Retry']
     assert set(lines[1].replace(' ', '')) == {'-'}
     return {cells[0]: cells for cells in (re.split(r'\s{2,}', line) for line in lines[2:])}
 
@@ -50,20 +56,29 @@ def test_the_development_ini_as_a_table(tmp_path):
     assert done.returncode == 0, done.stderr
     table = rows(done.stdout)
     assert sorted(table) == EXAMPLE_JOBS
-    assert table['QuickJob'] == ['QuickJob', 'immortus_example.jobs.QuickJob', 'memory',
-                                 'setting', 'default', '-']
+    assert table['QuickJob'] == [
+        'QuickJob',
+        'immortus_example.jobs.QuickJob',
+        'memory',
+        'setting',
+        'default',
+        '-',
+    ]
     assert table['GenerateInvoiceJob'][2:4] == ['sqlite', 'inline']
     assert table['FlakyJob'][5] == 'retry_on(ConnectionError, attempts=3, wait=2)'
     # the columns are aligned: every row's class starts where the header's does
     lines = done.stdout.splitlines()
     column = lines[0].index('Class')
-    assert all(line[column:].startswith('immortus_example.jobs.')
-               for line in lines[2:2 + len(EXAMPLE_JOBS)])
+    assert all(
+        line[column:].startswith('immortus_example.jobs.')
+        for line in lines[2 : 2 + len(EXAMPLE_JOBS)]
+    )
     assert 'Queue adapter: async (pyramid_immortus.adapters.async_.AsyncAdapter)' in done.stdout
     assert 'Default strategy: memory (setting)' in done.stdout
     strategies = done.stdout.split('\n\n')[-1]
-    assert re.search(r'^sqlite +immortus_example\.strategies\.MyCustomTrackingStrategy$',
-                     strategies, re.M)
+    assert re.search(
+        r'^sqlite +immortus_example\.strategies\.MyCustomTrackingStrategy$', strategies, re.M
+    )
     assert re.search(r'^rq +pyramid_immortus\.strategies\.rq\.RQStrategy$', strategies, re.M)
 
 
@@ -74,14 +89,23 @@ def test_the_example_ini_files_as_json():
     data = json.loads(production.stdout)
     assert [job['name'] for job in data['jobs']] == EXAMPLE_JOBS
     assert data['jobs'][3] == {
-        'name': 'QuickJob', 'class': 'immortus_example.jobs.QuickJob', 'strategy': 'redis',
-        'strategy_from': 'setting', 'queue': 'immortus-example', 'retry': []}
+        'name': 'QuickJob',
+        'class': 'immortus_example.jobs.QuickJob',
+        'strategy': 'redis',
+        'strategy_from': 'setting',
+        'queue': 'immortus-example',
+        'retry': [],
+    }
     assert data['jobs'][2]['strategy'] == 'sqlite' and data['jobs'][2]['strategy_from'] == 'inline'
-    assert data['queue_adapter'] == {'name': 'rq',
-                                     'class': 'pyramid_immortus.adapters.rq.RQAdapter'}
+    assert data['queue_adapter'] == {
+        'name': 'rq',
+        'class': 'pyramid_immortus.adapters.rq.RQAdapter',
+    }
     assert data['default_strategy'] == {'name': 'redis', 'strategy_from': 'setting'}
-    assert {'name': 'redis_pub_sub', 'class': 'pyramid_immortus.strategies.redis.RedisStrategy'} \
-        in data['strategies']
+    assert {
+        'name': 'redis_pub_sub',
+        'class': 'pyramid_immortus.strategies.redis.RedisStrategy',
+    } in data['strategies']
     assert json.loads(development.stdout)['queue_adapter']['name'] == 'async'
 
 
@@ -92,9 +116,12 @@ def test_an_inferred_strategy_says_so(tmp_path):
     data = json.loads(done.stdout)
     assert data['default_strategy'] == {'name': 'rq', 'strategy_from': 'inferred'}
     assert {job['name']: (job['strategy'], job['strategy_from']) for job in data['jobs']} == {
-        'FailingJob': ('rq', 'inferred'), 'FlakyJob': ('rq', 'inferred'),
+        'FailingJob': ('rq', 'inferred'),
+        'FlakyJob': ('rq', 'inferred'),
         'GenerateInvoiceJob': ('sqlite', 'inline'),
-        'QuickJob': ('rq', 'inferred'), 'SlowJob': ('rq', 'inferred')}
+        'QuickJob': ('rq', 'inferred'),
+        'SlowJob': ('rq', 'inferred'),
+    }
 
 
 def test_a_configuration_that_fails_prints_the_error_and_exits_non_zero(tmp_path):
@@ -103,8 +130,9 @@ def test_a_configuration_that_fails_prints_the_error_and_exits_non_zero(tmp_path
     assert done.returncode == 1
     assert done.stdout == ''
     assert 'ConfigurationExecutionError' in done.stderr
-    assert "immortus.tracking_strategy: no tracking strategy is registered as 'nowhere'" \
-        in done.stderr
+    assert (
+        "immortus.tracking_strategy: no tracking strategy is registered as 'nowhere'" in done.stderr
+    )
     done = immortus_jobs(example_ini(tmp_path, 'production.ini', **{'immortus.rq.queu': 'x'}))
     assert done.returncode == 1 and "Unknown setting 'immortus.rq.queu'" in done.stderr
 
@@ -115,6 +143,7 @@ def test_a_missing_argument_is_a_usage_error():
 
 
 # -- in this process: retry policies and a job's own queue -----------------
+
 
 class Policy:
     def __str__(self):
@@ -138,14 +167,24 @@ def retry_app(global_config, **settings):
 
 def test_retry_policies_and_a_class_queue(tmp_path):
     ini = tmp_path / 'retry.ini'
-    ini.write_text('[app:main]\nuse = call:tests.test_jobs_command:retry_app\n'
-                   'immortus.queue_adapter = inline\n')
+    ini.write_text(
+        '[app:main]\nuse = call:tests.test_jobs_command:retry_app\n'
+        'immortus.queue_adapter = inline\n'
+    )
     out = io.StringIO()
     assert main([str(ini)], out=out) == 0
     (row,) = rows(out.getvalue()).values()
-    assert row == ['Retried', 'tests.test_jobs_command.Retried', 'memory', 'inferred', 'mail',
-                   'retry_on(ConnectionError, attempts=3), retry_on(ConnectionError, attempts=3)']
+    assert row == [
+        'Retried',
+        'tests.test_jobs_command.Retried',
+        'memory',
+        'inferred',
+        'mail',
+        'retry_on(ConnectionError, attempts=3), retry_on(ConnectionError, attempts=3)',
+    ]
     out = io.StringIO()
     assert main([str(ini), '--format', 'json'], out=out) == 0
-    assert json.loads(out.getvalue())['jobs'][0]['retry'] == [
-        'retry_on(ConnectionError, attempts=3)'] * 2
+    assert (
+        json.loads(out.getvalue())['jobs'][0]['retry']
+        == ['retry_on(ConnectionError, attempts=3)'] * 2
+    )

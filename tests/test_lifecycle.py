@@ -1,6 +1,7 @@
 """A job's whole life: results, retries, scheduling and stopping a running
 job, through the inline, async and rq adapters and the memory, redis and rq
 strategies (rq with real immortus-worker processes and rq's scheduler)."""
+
 import datetime as dt
 import logging
 import time
@@ -15,24 +16,39 @@ from tests.support import REDIS_URL, create, verify, wait_for
 ENDED = ('finished', 'failed')
 
 
-ADAPTERS_AND_STRATEGIES = [('inline', 'memory'), ('inline', 'redis'),
-                           ('async', 'memory'), ('async', 'redis')]
+ADAPTERS_AND_STRATEGIES = [
+    ('inline', 'memory'),
+    ('inline', 'redis'),
+    ('async', 'memory'),
+    ('async', 'redis'),
+]
 
 
 @pytest.fixture(params=ADAPTERS_AND_STRATEGIES, ids=lambda p: '-'.join(p))
 def app(request, make_config, redis_db):
     adapter, strategy = request.param
-    return make_app(make_config, **{'immortus.queue_adapter': adapter,
-                                    'immortus.tracking_strategy': strategy,
-                                    'immortus.redis_url': REDIS_URL})
+    return make_app(
+        make_config,
+        **{
+            'immortus.queue_adapter': adapter,
+            'immortus.tracking_strategy': strategy,
+            'immortus.redis_url': REDIS_URL,
+        },
+    )
 
 
 def ended(app, job_id, timeout=15):
-    return wait_for(lambda: (lambda d: d if d['status'] in ENDED else None)(
-        app.get(f'/immortus/verify/{job_id}').json), timeout=timeout, message='the end')
+    return wait_for(
+        lambda: (lambda d: d if d['status'] in ENDED else None)(
+            app.get(f'/immortus/verify/{job_id}').json
+        ),
+        timeout=timeout,
+        message='the end',
+    )
 
 
 # -- results ---------------------------------------------------------------
+
 
 def test_a_finished_job_carries_its_result(app):
     job_id = post(app, 'Returns', 'dict')
@@ -45,10 +61,13 @@ def test_a_finished_job_carries_its_result(app):
     assert ended(app, post(app, 'Returns', 'none'))['result'] is None
 
 
-@pytest.mark.parametrize('kind, error', [
-    ('set', 'TypeError: the result of <Returns job'),
-    ('big', 'ValueError: the result of <Returns job'),
-])
+@pytest.mark.parametrize(
+    'kind, error',
+    [
+        ('set', 'TypeError: the result of <Returns job'),
+        ('big', 'ValueError: the result of <Returns job'),
+    ],
+)
 def test_a_result_that_is_not_json_or_too_large_fails_the_job(app, kind, error, caplog):
     with caplog.at_level(logging.ERROR):
         job_id = post(app, 'Returns', kind)
@@ -60,6 +79,7 @@ def test_a_result_that_is_not_json_or_too_large_fails_the_job(app, kind, error, 
 
 
 # -- retries ---------------------------------------------------------------
+
 
 def states(app, job_id, until):
     """Every distinct answer of a verify until ``until(answer)``."""
@@ -129,11 +149,17 @@ def test_retry_on_is_inherited_and_checked():
 
 # -- scheduling and stopping (async; inline refuses to run a job later) ---
 
+
 @pytest.fixture(params=['memory', 'redis'])
 def async_app(request, make_config, redis_db):
-    return make_app(make_config, **{'immortus.queue_adapter': 'async',
-                                    'immortus.tracking_strategy': request.param,
-                                    'immortus.redis_url': REDIS_URL})
+    return make_app(
+        make_config,
+        **{
+            'immortus.queue_adapter': 'async',
+            'immortus.tracking_strategy': request.param,
+            'immortus.redis_url': REDIS_URL,
+        },
+    )
 
 
 def test_a_scheduled_job_waits_queued_then_runs(async_app):
@@ -163,15 +189,19 @@ def test_a_cancelled_scheduled_job_never_runs(async_app):
 
 def test_a_running_job_stops_at_its_next_progress(async_app):
     job_id = post(async_app, 'Steps', 200)
-    wait_for(lambda: async_app.get(f'/immortus/verify/{job_id}').json['status'] == 'started',
-             message='started')
+    wait_for(
+        lambda: async_app.get(f'/immortus/verify/{job_id}').json['status'] == 'started',
+        message='started',
+    )
     asked = time.monotonic()
     res = async_app.post(f'/immortus/verify/{job_id}/cancel', status=202)
     assert res.json == {'job_id': job_id, 'stopping': True}
     data = ended(async_app, job_id)
     assert time.monotonic() - asked < 0.05 + 0.05 + 0.5  # a step, an interval, slack
     assert data['status'] == 'failed' and data['exception'] == {
-        'type': 'Cancelled', 'message': 'cancelled on request'}
+        'type': 'Cancelled',
+        'message': 'cancelled on request',
+    }
     async_app.post(f'/immortus/verify/{job_id}/cancel', status=409)
 
 
@@ -195,6 +225,7 @@ def test_set_checks_its_options():
 
 
 # -- the same through rq and immortus-worker (with rq's scheduler) ---------
+
 
 @pytest.mark.parametrize('strategy', ['rq', 'redis'])
 def test_rq_retries_schedules_and_results(make_rq_app, redis_db, processes, strategy):
@@ -222,19 +253,27 @@ def test_rq_retries_schedules_and_results(make_rq_app, redis_db, processes, stra
     assert data['status'] == 'finished' and data['result'] == {'runs': 3}
     assert data['attempt'] == 3 and data['max_attempts'] == 3
     assert sorted(set(seen)) == [(2, 'ValueError: run 1'), (3, 'ValueError: run 2')]
-    data = wait_for(lambda: (lambda d: d if d['status'] in ENDED else None)(
-        verify(app, failing)), timeout=30, message='the failing job')
+    data = wait_for(
+        lambda: (lambda d: d if d['status'] in ENDED else None)(verify(app, failing)),
+        timeout=30,
+        message='the failing job',
+    )
     assert data['status'] == 'failed' and data['error'] == 'ValueError: run 3'
     assert data['attempt'] == 3
-    data = wait_for(lambda: (lambda d: d if d['status'] in ENDED else None)(
-        verify(app, other)), timeout=30, message='the other error')
+    data = wait_for(
+        lambda: (lambda d: d if d['status'] in ENDED else None)(verify(app, other)),
+        timeout=30,
+        message='the other error',
+    )
     assert data['status'] == 'failed' and data['exception']['type'] == 'KeyError'
     assert data['attempt'] == 1
-    data = wait_for(lambda: (lambda d: d if d['status'] in ENDED else None)(
-        verify(app, scheduled)), timeout=30, message='the scheduled job')
+    data = wait_for(
+        lambda: (lambda d: d if d['status'] in ENDED else None)(verify(app, scheduled)),
+        timeout=30,
+        message='the scheduled job',
+    )
     assert data['status'] == 'finished' and data['result'] == 42
     time.sleep(0.5)
     assert verify(app, cancelled)['exception']['type'] == 'Cancelled'
     ran = [j.decode() for j in redis_db.lrange(RAN, 0, -1)]
     assert cancelled not in ran and ran.count(flaky) == 1
-

@@ -1,6 +1,7 @@
 """Load and faults, on loopback, bounded in time: many polling pages
 against waitress; Redis restarted while a page polls; the web process
 restarted between create and verify."""
+
 import asyncio
 import json
 import os
@@ -22,8 +23,12 @@ SECONDS = 20
 
 
 def post(url, *args):
-    request = urllib.request.Request(url, method='POST', data=json.dumps({'args': args}).encode(),
-                                     headers={'Content-Type': 'application/json'})
+    request = urllib.request.Request(
+        url,
+        method='POST',
+        data=json.dumps({'args': args}).encode(),
+        headers={'Content-Type': 'application/json'},
+    )
     return json.load(urllib.request.urlopen(request))
 
 
@@ -66,21 +71,29 @@ async def pages(port, path):
 
 
 def test_200_pages_polling_for_20_seconds(tmp_path, serve, redis_db):
-    ini = write_ini(tmp_path / 'load.ini', {'immortus.queue_adapter': 'rq',
-                                            'immortus.redis_url': REDIS_URL,
-                                            'immortus.rq.queue': 'load'})
+    ini = write_ini(
+        tmp_path / 'load.ini',
+        {
+            'immortus.queue_adapter': 'rq',
+            'immortus.redis_url': REDIS_URL,
+            'immortus.rq.queue': 'load',
+        },
+    )
     server = serve(ini)
     job_id = post(server.url + '/create/Add', 1, 2)['job_id']
     # a thread of its own: Playwright's sync API may own this thread's event loop
     with ThreadPoolExecutor(1) as pool:
         latencies, failures = pool.submit(
-            asyncio.run, pages(server.port, f'/immortus/verify/{job_id}')).result()
+            asyncio.run, pages(server.port, f'/immortus/verify/{job_id}')
+        ).result()
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99)] * 1000
-    print(f'\n{PAGES} pages x {SECONDS} s at {INTERVAL * 1000:.0f} ms: {len(latencies)} '
-          f'verifies, {len(latencies) / SECONDS:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, '
-          f'{len(failures)} errors')
+    print(
+        f'\n{PAGES} pages x {SECONDS} s at {INTERVAL * 1000:.0f} ms: {len(latencies)} '
+        f'verifies, {len(latencies) / SECONDS:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, '
+        f'{len(failures)} errors'
+    )
     assert failures == []
     # every page kept polling for the whole time
     assert len(latencies) >= PAGES * SECONDS / (INTERVAL + 1.0)
@@ -95,16 +108,26 @@ def node():
 
 
 def test_redis_restarted_while_a_page_polls(tmp_path, serve, processes, private_redis, node):
-    ini = write_ini(tmp_path / 'faults.ini', {'immortus.queue_adapter': 'rq',
-                                              'immortus.redis_url': private_redis.url,
-                                              'immortus.rq.queue': 'faults'})
+    ini = write_ini(
+        tmp_path / 'faults.ini',
+        {
+            'immortus.queue_adapter': 'rq',
+            'immortus.redis_url': private_redis.url,
+            'immortus.rq.queue': 'faults',
+        },
+    )
     server = serve(ini)
     processes.worker(ini)
     job_id = post(server.url + '/create/Slow', 6, 30)['job_id']
-    poller = subprocess.Popen([node, os.path.join(ROOT, 'tests', 'js', 'poll.js'), server.url,
-                               job_id, '200', '6'], stdout=subprocess.PIPE, text=True)
+    poller = subprocess.Popen(
+        [node, os.path.join(ROOT, 'tests', 'js', 'poll.js'), server.url, job_id, '200', '6'],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for(lambda: get(f'{server.url}/immortus/verify/{job_id}')[1].get('status') == 'started')
+        wait_for(
+            lambda: get(f'{server.url}/immortus/verify/{job_id}')[1].get('status') == 'started'
+        )
         private_redis.stop()
         assert get(f'{server.url}/immortus/verify/{job_id}')[0] == 503
         time.sleep(1.0)
@@ -122,9 +145,14 @@ def test_redis_restarted_while_a_page_polls(tmp_path, serve, processes, private_
 
 
 def test_web_process_restarted_between_create_and_verify(tmp_path, serve, processes, redis_db):
-    ini = write_ini(tmp_path / 'restart.ini', {'immortus.queue_adapter': 'rq',
-                                               'immortus.redis_url': REDIS_URL,
-                                               'immortus.rq.queue': 'restart'})
+    ini = write_ini(
+        tmp_path / 'restart.ini',
+        {
+            'immortus.queue_adapter': 'rq',
+            'immortus.redis_url': REDIS_URL,
+            'immortus.rq.queue': 'restart',
+        },
+    )
     first = serve(ini)
     job_id = post(first.url + '/create/Add', 1, 2)['job_id']
     first.proc.send_signal(signal.SIGTERM)

@@ -1,4 +1,5 @@
 """A job's life in ActiveJob's log lines, on the logger ``pyramid_immortus``."""
+
 import logging
 import re
 
@@ -14,8 +15,9 @@ def lines(caplog):
     return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == 'pyramid_immortus']
 
 
-@pytest.mark.parametrize('adapter, place', [('inline', 'Inline(default)'),
-                                            ('async', 'Async(default)')])
+@pytest.mark.parametrize(
+    'adapter, place', [('inline', 'Inline(default)'), ('async', 'Async(default)')]
+)
 def test_enqueued_performing_performed(make_config, caplog, adapter, place):
     app = make_app(make_config, **{'immortus.queue_adapter': adapter})
     with caplog.at_level(logging.INFO, logger='pyramid_immortus'):
@@ -25,27 +27,38 @@ def test_enqueued_performing_performed(make_config, caplog, adapter, place):
     assert ('INFO', f'Enqueued Returns (Job ID: {job_id}) to {place}') in got
     assert ('INFO', f'Performing Returns (Job ID: {job_id}) from {place}') in got
     performed = [m for _, m in got if m.startswith('Performed')]
-    assert re.fullmatch(rf'Performed Returns \(Job ID: {job_id}\) from {re.escape(place)} '
-                        r'in \d+\.\d\dms', performed[0])
+    assert re.fullmatch(
+        rf'Performed Returns \(Job ID: {job_id}\) from {re.escape(place)} '
+        r'in \d+\.\d\dms',
+        performed[0],
+    )
     assert 'number' not in ' '.join(m for _, m in got)  # no arguments by default
 
 
 def test_errors_retries_and_arguments(make_config, caplog):
-    app = make_app(make_config, **{'immortus.queue_adapter': 'inline',
-                                   'immortus.log_arguments': 'true'})
+    app = make_app(
+        make_config, **{'immortus.queue_adapter': 'inline', 'immortus.log_arguments': 'true'}
+    )
     with caplog.at_level(logging.INFO, logger='pyramid_immortus'):
         job_id = post(app, 'Flaky', 10, 'ValueError' * 20)  # an error outside retry_on
         job_id2 = post(app, 'Flaky', 1)
     got = lines(caplog)
     text = '\n'.join(m for _, m in got)
-    assert f"Enqueued Flaky (Job ID: {job_id}) to Inline(default) with arguments: 10, " \
-           f"'{('ValueError' * 20)[:96]}..." in text
+    assert (
+        f'Enqueued Flaky (Job ID: {job_id}) to Inline(default) with arguments: 10, '
+        f"'{('ValueError' * 20)[:96]}..." in text
+    )
     errors = [r for r in caplog.records if r.name == 'pyramid_immortus' and r.levelname == 'ERROR']
-    assert re.match(rf'Error performing Flaky \(Job ID: {job_id}\) from Inline\(default\) in '
-                    r'\d+\.\d\dms: KeyError', errors[0].getMessage())
+    assert re.match(
+        rf'Error performing Flaky \(Job ID: {job_id}\) from Inline\(default\) in '
+        r'\d+\.\d\dms: KeyError',
+        errors[0].getMessage(),
+    )
     assert errors[0].exc_info is not None  # the traceback goes to the log, never to an answer
-    assert f'Retrying Flaky (Job ID: {job_id2}) in 0.2 s (attempt 2 of 3), due to ' \
-           'ValueError: run 1' in text
+    assert (
+        f'Retrying Flaky (Job ID: {job_id2}) in 0.2 s (attempt 2 of 3), due to '
+        'ValueError: run 1' in text
+    )
 
 
 def test_a_cancel_gets_a_line(make_config, caplog):
@@ -66,6 +79,9 @@ def test_the_workers_lines(make_rq_app, redis_db, processes):
     log = read_log(worker)
     assert f'Performing Add (Job ID: {job_id}) from RQ(itest) with arguments: 2, 3' in log
     assert re.search(rf'Performed Add \(Job ID: {job_id}\) from RQ\(itest\) in \d+\.\d\dms', log)
-    assert re.search(rf"Error performing Fails \(Job ID: {failing}\) from RQ\(itest\) in "
-                     r"\d+\.\d\dms: ValueError: nope\nTraceback", log)
+    assert re.search(
+        rf'Error performing Fails \(Job ID: {failing}\) from RQ\(itest\) in '
+        r'\d+\.\d\dms: ValueError: nope\nTraceback',
+        log,
+    )
     assert 'Traceback' not in str(verify(app, failing))

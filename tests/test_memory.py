@@ -109,11 +109,13 @@ def test_unfinished_jobs_are_never_pushed_out_new_ones_are_refused(clock):
 
 def test_writes_never_create_a_record_and_an_end_never_changes(clock):
     memory = MemoryStrategy(clock=clock)
-    for write in (lambda: memory.job_progress('ghost', 1, 2, None),
-                  lambda: memory.job_meta('ghost', {'a': 1}),
-                  lambda: memory.job_started('ghost'),
-                  lambda: memory.job_finished('ghost'),
-                  lambda: memory.job_failed('ghost', ValueError())):
+    for write in (
+        lambda: memory.job_progress('ghost', 1, 2, None),
+        lambda: memory.job_meta('ghost', {'a': 1}),
+        lambda: memory.job_started('ghost'),
+        lambda: memory.job_finished('ghost'),
+        lambda: memory.job_failed('ghost', ValueError()),
+    ):
         write()
         with pytest.raises(UnknownJob):
             memory.report('ghost')

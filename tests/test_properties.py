@@ -1,5 +1,6 @@
 """Whatever a client sends to the verify views, the answer is never a 5xx
 and never a traceback (hypothesis)."""
+
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -51,7 +52,9 @@ def check(res):
         assert isinstance(res.json, dict)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(job_id=segments, job_class=st.one_of(st.none(), segments))
 def test_single_verify(app, job_id, job_class):
     url = '/immortus/verify/' + url_segment(job_id)
@@ -63,13 +66,17 @@ def test_single_verify(app, job_id, job_class):
         assert res.json['job_id'] == (job_id if isinstance(job_id, str) else job_id.decode())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ids=st.lists(segments, max_size=120), job_class=st.one_of(st.none(), segments))
 def test_batch_verify(app, ids, job_class):
     texts = [i if isinstance(i, str) else i.decode('latin-1') for i in ids]
     query = {'ids': ','.join(texts)}
     if job_class is not None:
-        query['job_class'] = job_class if isinstance(job_class, str) else job_class.decode('latin-1')
+        query['job_class'] = (
+            job_class if isinstance(job_class, str) else job_class.decode('latin-1')
+        )
     res = app.get('/immortus/verify?' + urlencode(query), expect_errors=True)
     check(res)
     if res.status_int == 200:
@@ -77,7 +84,9 @@ def test_batch_verify(app, ids, job_class):
             assert entry['code'] in (200, 400, 404)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(job_id=segments)
 def test_cancel(app, job_id):
     check(app.post('/immortus/verify/' + url_segment(job_id) + '/cancel', expect_errors=True))

@@ -1,4 +1,5 @@
 """The README's code is the code that runs."""
+
 import os
 import re
 import sys
@@ -17,7 +18,7 @@ def readme():
 def section(text, title):
     start = text.index(f'\n## {title}\n')
     end = text.find('\n## ', start + 1)
-    return text[start:end if end > 0 else None]
+    return text[start : end if end > 0 else None]
 
 
 def test_the_quick_start_commands_are_what_ci_runs():
@@ -41,11 +42,15 @@ def test_your_first_job_runs_as_written(tmp_path, monkeypatch):
         job = app.post_json('/invoices', {'order_id': 42}).json
         assert job['job_class'] == 'GenerateInvoice'
         deadline = time.monotonic() + 10
-        while not (data := app.get(f"/immortus/verify/{job['job_id']}").json)['completed']:
+        while not (data := app.get(f'/immortus/verify/{job["job_id"]}').json)['completed']:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        assert data['progress'] == {'current': 10, 'total': 10, 'percent': 100.0,
-                                    'message': 'line 10 of order 42'}
+        assert data['progress'] == {
+            'current': 10,
+            'total': 10,
+            'percent': 100.0,
+            'message': 'line 10 of order 42',
+        }
     finally:
         sys.modules.pop('readme_quickstart', None)
 

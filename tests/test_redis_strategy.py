@@ -1,4 +1,5 @@
 """The redis and rq strategies on a real Redis, driven directly."""
+
 import json
 import time
 import uuid
@@ -60,11 +61,13 @@ def test_states_and_expiry(strategy, redis_db):
 
 
 def test_a_write_never_creates_a_record(strategy, redis_db):
-    for write in (lambda: strategy.job_progress('ghost', 1, None, None),
-                  lambda: strategy.job_meta('ghost', {'a': 1}),
-                  lambda: strategy.job_heartbeat('ghost', time.time() + 5),
-                  lambda: strategy.job_started('ghost'),
-                  lambda: strategy.job_failed('ghost', ValueError())):
+    for write in (
+        lambda: strategy.job_progress('ghost', 1, None, None),
+        lambda: strategy.job_meta('ghost', {'a': 1}),
+        lambda: strategy.job_heartbeat('ghost', time.time() + 5),
+        lambda: strategy.job_started('ghost'),
+        lambda: strategy.job_failed('ghost', ValueError()),
+    ):
         write()
         assert not redis_db.exists('immortus:job:ghost')
 
@@ -163,8 +166,10 @@ def test_rq_strategy_falls_back_to_rqs_own_lease(redis_db, clock):
 
     strategy = RQStrategy(redis_db, clock=clock)
     beat = datetime.fromtimestamp(clock.now, timezone.utc)
-    redis_db.hset('rq:job:plain', mapping={'status': 'started', 'last_heartbeat': utcformat(beat),
-                                           'immortus:class': 'Plain'})
+    redis_db.hset(
+        'rq:job:plain',
+        mapping={'status': 'started', 'last_heartbeat': utcformat(beat), 'immortus:class': 'Plain'},
+    )
     clock.now += 89
     assert strategy.report('plain')['status'] == 'started'
     clock.now += 2
@@ -189,13 +194,13 @@ def test_rq_jobs_not_enqueued_by_the_add_on_do_not_exist(redis_db):
 
 
 def test_a_lease_that_ran_out_while_redis_was_down_is_not_held_against_the_job(
-        private_redis, redis_db):
+    private_redis, redis_db
+):
     """Heartbeats cannot be written while Redis is down: until Redis has been
     up for one lease, a lease that ran out does not make a job lost."""
     import redis as redis_py
 
-    for connection, lost in ((redis_py.Redis.from_url(private_redis.url), False),
-                             (redis_db, True)):
+    for connection, lost in ((redis_py.Redis.from_url(private_redis.url), False), (redis_db, True)):
         clock = Clock()
         strategy = RedisStrategy(connection, clock=clock)
         strategy.job_created('a', 'Job', None, deadline=clock.now + 30)
@@ -207,19 +212,25 @@ def test_a_lease_that_ran_out_while_redis_was_down_is_not_held_against_the_job(
 
 
 def test_the_rq_strategy_holds_no_lease_against_a_job_while_redis_restarted(
-        private_redis, redis_db):
+    private_redis, redis_db
+):
     from datetime import datetime, timezone
 
     import redis as redis_py
     from rq.utils import utcformat
 
-    for connection, lost in ((redis_py.Redis.from_url(private_redis.url), False),
-                             (redis_db, True)):
+    for connection, lost in ((redis_py.Redis.from_url(private_redis.url), False), (redis_db, True)):
         clock = Clock()
         beat = datetime.fromtimestamp(clock.now, timezone.utc)
-        connection.hset('rq:job:beat', mapping={
-            'status': 'started', 'last_heartbeat': utcformat(beat),
-            'immortus:deadline': repr(clock.now + 30), 'immortus:class': 'Job'})
+        connection.hset(
+            'rq:job:beat',
+            mapping={
+                'status': 'started',
+                'last_heartbeat': utcformat(beat),
+                'immortus:deadline': repr(clock.now + 30),
+                'immortus:class': 'Job',
+            },
+        )
         clock.now += 31
         report = RQStrategy(connection, clock=clock).report('beat')
         assert (report['status'] == 'failed') is lost, report

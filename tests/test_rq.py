@@ -1,5 +1,6 @@
 """The rq adapter, the rq and redis strategies and immortus-worker, against
 a real Redis and real worker processes."""
+
 import json
 import os
 import signal
@@ -74,14 +75,16 @@ def test_progress_while_running_then_finished(make_rq_app, redis_db, processes, 
     app, ini = make_rq_app(**{'immortus.tracking_strategy': strategy})
     job_id = create(app, 'Slow', 1.5, 10)['job_id']
     processes.worker(ini)
-    running = wait_for(lambda: (lambda d: d if d['status'] == 'started'
-                                and d.get('progress') else None)(verify(app, job_id)),
-                       message='progress')
+    running = wait_for(
+        lambda: (lambda d: d if d['status'] == 'started' and d.get('progress') else None)(
+            verify(app, job_id)
+        ),
+        message='progress',
+    )
     assert running['completed'] is False
     assert 0 <= running['progress']['current'] < 10 and running['progress']['total'] == 10
     done = wait_for(lambda: (lambda d: d if d['completed'] else None)(verify(app, job_id)))
-    assert done['progress'] == {'current': 10, 'total': 10, 'percent': 100.0,
-                                'message': 'done'}
+    assert done['progress'] == {'current': 10, 'total': 10, 'percent': 100.0, 'message': 'done'}
     assert done['meta'] == {'step': 9}
 
 
@@ -99,10 +102,18 @@ def test_killed_worker_host_reports_failed(make_rq_app, redis_db, processes, str
         os.kill(horse, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    wait_for(lambda: not os.path.exists(f'/proc/{horse}') or
-             read_text(f'/proc/{horse}/stat').split()[2] == 'Z', message='horse gone')
-    data = wait_for(lambda: (lambda d: d if d['status'] != 'started' else None)(
-        verify(app, job_id)), timeout=10, message='failed')
+    wait_for(
+        lambda: (
+            not os.path.exists(f'/proc/{horse}')
+            or read_text(f'/proc/{horse}/stat').split()[2] == 'Z'
+        ),
+        message='horse gone',
+    )
+    data = wait_for(
+        lambda: (lambda d: d if d['status'] != 'started' else None)(verify(app, job_id)),
+        timeout=10,
+        message='failed',
+    )
     assert data['status'] == 'failed' and data['failed'] is True
     assert data['exception']['type'] == 'WorkerLost'
 
@@ -121,22 +132,30 @@ def test_a_job_cancelled_in_rq_reads_failed(rq_app, redis_db):
 
 @pytest.mark.parametrize('strategy, key', [('rq', 'rq:job:'), ('redis', 'immortus:job:')])
 def test_records_expire_after_status_ttl(make_rq_app, redis_db, processes, strategy, key):
-    app, ini = make_rq_app(**{'immortus.tracking_strategy': strategy,
-                           'immortus.status_ttl': '2'})
+    app, ini = make_rq_app(**{'immortus.tracking_strategy': strategy, 'immortus.status_ttl': '2'})
     job_id = create(app, 'Add', 1, 2)['job_id']
     run_burst(processes, ini)
     assert verify(app, job_id)['completed'] is True
     assert 0 < redis_db.ttl(key + job_id) <= 2
-    wait_for(lambda: verify(app, job_id, status='*')['status'] == 'unknown'
-             if 'status' in verify(app, job_id, status='*') else False,
-             timeout=5, message='expiry')
+    wait_for(
+        lambda: (
+            verify(app, job_id, status='*')['status'] == 'unknown'
+            if 'status' in verify(app, job_id, status='*')
+            else False
+        ),
+        timeout=5,
+        message='expiry',
+    )
     assert verify(app, job_id, status=404)['error'] == 'unknown job'
 
 
 def test_unknown_job_is_404(rq_app):
     app, _ = rq_app
     assert verify(app, 'no-such-job', status=404) == {
-        'job_id': 'no-such-job', 'status': 'unknown', 'error': 'unknown job'}
+        'job_id': 'no-such-job',
+        'status': 'unknown',
+        'error': 'unknown job',
+    }
 
 
 def test_arguments_rq_cannot_carry_fail_at_perform_later(rq_app, redis_db):
@@ -179,14 +198,19 @@ def test_second_sigint_stops_at_once(rq_app, processes, redis_db):
     os.kill(worker.pid, signal.SIGINT)
     worker.wait(10)
     # the job did not run to its end, and does not read "started" for ever
-    data = wait_for(lambda: (lambda d: d if d['status'] == 'failed' else None)(
-        verify(app, job_id)), timeout=10, message='failed')
+    data = wait_for(
+        lambda: (lambda d: d if d['status'] == 'failed' else None)(verify(app, job_id)),
+        timeout=10,
+        message='failed',
+    )
     assert data['completed'] is False
 
 
 def commandstats(client):
-    return {name.split('_', 1)[1] if name.startswith('cmdstat_') else name: v['calls']
-            for name, v in client.info('commandstats').items()}
+    return {
+        name.split('_', 1)[1] if name.startswith('cmdstat_') else name: v['calls']
+        for name, v in client.info('commandstats').items()
+    }
 
 
 @pytest.mark.parametrize('strategy, command', [('rq', 'hmget'), ('redis', 'hgetall')])
@@ -212,8 +236,10 @@ def test_redis_strategy_publishes_each_change(make_rq_app, redis_db, processes):
     statuses = []
     while (message := pubsub.get_message(timeout=1)) is not None:
         # the channels are shared by every database and every test run
-        if message['type'] == 'pmessage' and message['channel'] == \
-                f'immortus:job:{job_id}'.encode():
+        if (
+            message['type'] == 'pmessage'
+            and message['channel'] == f'immortus:job:{job_id}'.encode()
+        ):
             statuses.append(json.loads(message['data'])['status'])
     assert [s for s in statuses if s] == ['queued', 'started', 'finished']
     assert 0 < redis_db.ttl(f'immortus:job:{job_id}') <= 86400

@@ -1,4 +1,5 @@
 """Who may see or cancel a job: owners, permissions, anonymous callers."""
+
 import pytest
 from webtest import TestApp
 
@@ -33,8 +34,9 @@ def test_owner_only_hides_a_job_from_everyone_but_its_owner(make_config):
     for headers in (BOB, {}):
         res = app.get(f'/immortus/verify/{job_id}', headers=headers, status=404)
         assert res.json == {'job_id': job_id, **UNKNOWN}
-        assert res.json == app.get('/immortus/verify/never-seen', headers=headers,
-                                   status=404).json | {'job_id': job_id}
+        assert res.json == app.get(
+            '/immortus/verify/never-seen', headers=headers, status=404
+        ).json | {'job_id': job_id}
     batch = app.get(f'/immortus/verify?ids={job_id}', headers=BOB).json['jobs'][job_id]
     assert batch == {'job_id': job_id, **UNKNOWN, 'code': 404}
     app.post(f'/immortus/verify/{job_id}/cancel', headers=BOB, status=404)
@@ -56,8 +58,11 @@ def test_without_owner_only_anyone_with_the_id_sees_it(make_config):
 def test_verify_permission_denial_is_json_403(make_config):
     app = make_app(make_config, **{'immortus.verify_permission': 'view-jobs'})
     job_id = app.post('/create', headers=ALICE).json['job_id']
-    for url in (f'/immortus/verify/{job_id}', f'/immortus/verify/{job_id}/Noop',
-                f'/immortus/verify?ids={job_id}'):
+    for url in (
+        f'/immortus/verify/{job_id}',
+        f'/immortus/verify/{job_id}/Noop',
+        f'/immortus/verify?ids={job_id}',
+    ):
         res = app.get(url, headers=ALICE, status=403)
         assert res.content_type == 'application/json'
         assert res.json['error'] == 'forbidden'
@@ -70,8 +75,12 @@ def test_verify_permission_denial_is_json_403(make_config):
 
 @pytest.mark.parametrize('strategy', ['rq', 'redis'])
 def test_owner_is_recorded_where_every_web_process_sees_it(make_config, redis_db, strategy):
-    settings = {'immortus.verify_owner_only': 'true', 'immortus.redis_url': REDIS_URL,
-                'immortus.tracking_strategy': strategy, 'immortus.queue_adapter': 'rq'}
+    settings = {
+        'immortus.verify_owner_only': 'true',
+        'immortus.redis_url': REDIS_URL,
+        'immortus.tracking_strategy': strategy,
+        'immortus.queue_adapter': 'rq',
+    }
     app = make_app(make_config, **settings)
     job_id = app.post('/create', headers=ALICE).json['job_id']
     key = {'rq': f'rq:job:{job_id}', 'redis': f'immortus:job:{job_id}'}[strategy]
@@ -81,4 +90,6 @@ def test_owner_is_recorded_where_every_web_process_sees_it(make_config, redis_db
     other = make_app(make_config, **settings)
     assert other.get(f'/immortus/verify/{job_id}', headers=ALICE).json['status'] == 'queued'
     assert other.get(f'/immortus/verify/{job_id}', headers=BOB, status=404).json == {
-        'job_id': job_id, **UNKNOWN}
+        'job_id': job_id,
+        **UNKNOWN,
+    }

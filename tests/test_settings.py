@@ -20,15 +20,17 @@ def test_defaults():
 
 
 def test_values_from_an_ini_are_converted():
-    parsed = parse_settings({
-        'immortus.async_workers': ' 8 ',
-        'immortus.status_ttl': '60',
-        'immortus.verify_owner_only': 'yes',
-        'immortus.progress_interval': '0.5',
-        'immortus.tracking_strategy': 'redis',
-        'immortus.verify_path': '/jobs/check',
-        'other.setting': 'ignored',
-    })
+    parsed = parse_settings(
+        {
+            'immortus.async_workers': ' 8 ',
+            'immortus.status_ttl': '60',
+            'immortus.verify_owner_only': 'yes',
+            'immortus.progress_interval': '0.5',
+            'immortus.tracking_strategy': 'redis',
+            'immortus.verify_path': '/jobs/check',
+            'other.setting': 'ignored',
+        }
+    )
     assert parsed.async_workers == 8
     assert parsed.result_ttl == 60
     assert parsed.verify_owner_only is True
@@ -63,33 +65,36 @@ def test_a_bad_value_set_after_the_include_fails_the_commit(make_config):
         config.commit()
 
 
-@pytest.mark.parametrize('key, value', [
-    ('immortus.async_workers', '0'),
-    ('immortus.async_workers', 'four'),
-    ('immortus.status_ttl', '-1'),
-    ('immortus.verify_owner_only', 'maybe'),
-    ('immortus.enqueue_after_commit', 'tru'),
-    ('immortus.verify_path', 'no-slash'),
-    ('immortus.verify_path', '/trailing/'),
-    ('immortus.verify_path', '/with/{placeholder}'),
-    ('immortus.redis_url', 'http://localhost:6379'),
-    ('immortus.redis_url', 'redis://'),
-    ('immortus.redis_url', 'redis://localhost:port/0'),
-    ('immortus.rq.queue', 'bad queue'),
-    ('immortus.progress_interval', '-0.1'),
-    ('immortus.progress_interval', 'nan'),
-    ('immortus.progress_interval', 'inf'),
-    ('immortus.async_lease', '0'),
-    ('immortus.async_lease', 'inf'),
-    ('immortus.async_shutdown_grace', 'nan'),
-    ('immortus.cancel_require_csrf', 'sometimes'),
-    ('immortus.status_max_age', '10000000000000000'),
-    ('immortus.status_ttl', '10000000000000000'),
-    ('immortus.rq.job_timeout', '10000000000'),
-    ('immortus.async_shutdown_grace', '10000000000'),
-    ('immortus.async_lease', '1e9'),
-    ('immortus.queue_adapter', ''),
-])
+@pytest.mark.parametrize(
+    'key, value',
+    [
+        ('immortus.async_workers', '0'),
+        ('immortus.async_workers', 'four'),
+        ('immortus.status_ttl', '-1'),
+        ('immortus.verify_owner_only', 'maybe'),
+        ('immortus.enqueue_after_commit', 'tru'),
+        ('immortus.verify_path', 'no-slash'),
+        ('immortus.verify_path', '/trailing/'),
+        ('immortus.verify_path', '/with/{placeholder}'),
+        ('immortus.redis_url', 'http://localhost:6379'),
+        ('immortus.redis_url', 'redis://'),
+        ('immortus.redis_url', 'redis://localhost:port/0'),
+        ('immortus.rq.queue', 'bad queue'),
+        ('immortus.progress_interval', '-0.1'),
+        ('immortus.progress_interval', 'nan'),
+        ('immortus.progress_interval', 'inf'),
+        ('immortus.async_lease', '0'),
+        ('immortus.async_lease', 'inf'),
+        ('immortus.async_shutdown_grace', 'nan'),
+        ('immortus.cancel_require_csrf', 'sometimes'),
+        ('immortus.status_max_age', '10000000000000000'),
+        ('immortus.status_ttl', '10000000000000000'),
+        ('immortus.rq.job_timeout', '10000000000'),
+        ('immortus.async_shutdown_grace', '10000000000'),
+        ('immortus.async_lease', '1e9'),
+        ('immortus.queue_adapter', ''),
+    ],
+)
 def test_a_bad_value_names_its_setting(key, value):
     with pytest.raises(ConfigurationError) as info:
         parse_settings({key: value})
@@ -108,8 +113,9 @@ def test_every_setting_shares_the_prefix():
     assert fields == {name.replace('.', '_') for name, _, _ in SETTINGS}
 
 
-@pytest.mark.parametrize('url', ['redis://:hunter2@localhost:port/0',
-                                 'http://user:hunter2@localhost:6379/0'])
+@pytest.mark.parametrize(
+    'url', ['redis://:hunter2@localhost:port/0', 'http://user:hunter2@localhost:6379/0']
+)
 def test_a_bad_redis_url_does_not_print_its_password(url):
     with pytest.raises(ConfigurationError) as info:
         parse_settings({'immortus.redis_url': url})
@@ -117,13 +123,18 @@ def test_a_bad_redis_url_does_not_print_its_password(url):
     assert "'immortus.redis_url'" in str(info.value) and '***' in str(info.value)
 
 
-@pytest.mark.parametrize('flag, value', [('--job-monitoring-interval', '0'),
-                                         ('--job-monitoring-interval', '-5'),
-                                         ('--lease-grace', '-1'),
-                                         ('--lease-grace', '0'),
-                                         ('--job-monitoring-interval', '10000000000'),
-                                         ('--lease-grace', '1e16'),
-                                         ('--lease-grace', 'soon')])
+@pytest.mark.parametrize(
+    'flag, value',
+    [
+        ('--job-monitoring-interval', '0'),
+        ('--job-monitoring-interval', '-5'),
+        ('--lease-grace', '-1'),
+        ('--lease-grace', '0'),
+        ('--job-monitoring-interval', '10000000000'),
+        ('--lease-grace', '1e16'),
+        ('--lease-grace', 'soon'),
+    ],
+)
 def test_worker_flags_that_cannot_work_are_usage_errors(capsys, flag, value):
     from pyramid_immortus.worker import parse_args
 

@@ -1,5 +1,6 @@
 """``pyramid_immortus.testing``: jobs recorded, run when the test says so,
 against the example's own views and against small applications."""
+
 import os
 import pickle
 import re
@@ -40,6 +41,7 @@ NO_REDIS = 'redis://127.0.0.1:1/0'
 
 # -- the example's own application ----------------------------------------
 
+
 @pytest.fixture
 def no_sleep(monkeypatch):
     """The example's jobs sleep to look busy; not in these tests."""
@@ -51,14 +53,18 @@ def example_app(ini, tmp_path, **extra):
     with the testing include in ``pyramid.includes`` (so it runs before the
     example includes ``pyramid_immortus``)."""
     settings = dict(get_appsettings(os.path.join(ROOT, 'example', ini)))
-    settings.update({'pyramid.includes': TESTING,
-                     'example.sqlite_path': str(tmp_path / 'example.sqlite'), **extra})
+    settings.update(
+        {
+            'pyramid.includes': TESTING,
+            'example.sqlite_path': str(tmp_path / 'example.sqlite'),
+            **extra,
+        }
+    )
     wsgi = immortus_example.main({}, **settings)
     return wsgi, TestApp(wsgi)
 
 
-@pytest.fixture(params=['development.ini',
-                        pytest.param('production.ini', marks=pytest.mark.redis)])
+@pytest.fixture(params=['development.ini', pytest.param('production.ini', marks=pytest.mark.redis)])
 def example(request, tmp_path, no_sleep):
     extra = {}
     if request.param == 'production.ini':
@@ -68,7 +74,7 @@ def example(request, tmp_path, no_sleep):
 
 
 def verify(app, job, status=200):
-    return app.get(f"/immortus/verify/{job['job_id']}", status=status).json
+    return app.get(f'/immortus/verify/{job["job_id"]}', status=status).json
 
 
 def test_the_example_views_record_jobs_that_verify_as_queued(example):
@@ -77,14 +83,24 @@ def test_the_example_views_record_jobs_that_verify_as_queued(example):
     invoice = app.post('/jobs/invoice').json
     time.sleep(0.05)  # the example's own adapter (async threads) would have run them
     assert [j.job_class for j in enqueued_jobs(wsgi)] == [
-        'QuickJob', 'SlowJob', 'FailingJob', 'GenerateInvoiceJob']
+        'QuickJob',
+        'SlowJob',
+        'FailingJob',
+        'GenerateInvoiceJob',
+    ]
     assert [j.job_id for j in enqueued_jobs(wsgi)] == [
-        *(job['job_id'] for job in jobs.values()), invoice['job_id']]
+        *(job['job_id'] for job in jobs.values()),
+        invoice['job_id'],
+    ]
     for job in jobs.values():
         assert verify(app, job)['status'] == 'queued'
     # the invoice job keeps its inline sqlite strategy (the custom verify route)
-    assert app.get(f"/job_custom_verify/{invoice['job_id']}").json == {
-        'job_id': invoice['job_id'], 'completed': False, 'failed': False, 'percentage': 0}
+    assert app.get(f'/job_custom_verify/{invoice["job_id"]}').json == {
+        'job_id': invoice['job_id'],
+        'completed': False,
+        'failed': False,
+        'percentage': 0,
+    }
     assert_enqueued_jobs(wsgi, 4)
     assert_enqueued_jobs(wsgi, 1, only=SlowJob)
     assert_enqueued_with(wsgi, SlowJob, args=(), kwargs={'seconds': 5.0})
@@ -99,8 +115,10 @@ def test_the_strategies_stay_as_the_example_configured_them(example):
     assert get_settings(registry).queue_adapter == 'testing'
     expected = RedisStrategy if ini == 'production.ini' else MemoryStrategy
     assert type(find_tracking_strategy(registry, QuickJob)) is expected
-    assert type(find_tracking_strategy(registry, GenerateInvoiceJob)).__name__ == \
-        'MyCustomTrackingStrategy'
+    assert (
+        type(find_tracking_strategy(registry, GenerateInvoiceJob)).__name__
+        == 'MyCustomTrackingStrategy'
+    )
     adapter = registry.getUtility(IQueueAdapter, name='testing')
     assert adapter.replaces == ('rq' if ini == 'production.ini' else 'async')
 
@@ -110,8 +128,7 @@ def test_perform_enqueued_jobs_runs_the_example_jobs_to_their_end(example):
     quick, slow, failing = (app.post(f'/jobs/{n}').json for n in ('quick', 'slow', 'failing'))
     invoice = app.post('/jobs/invoice').json
     ran = perform_enqueued_jobs(wsgi, raise_errors=False)
-    assert [j.job_class for j in ran] == ['QuickJob', 'SlowJob', 'FailingJob',
-                                          'GenerateInvoiceJob']
+    assert [j.job_class for j in ran] == ['QuickJob', 'SlowJob', 'FailingJob', 'GenerateInvoiceJob']
     assert [type(j.error) for j in ran] == [type(None), type(None), RuntimeError, type(None)]
     assert performed_jobs(wsgi) == ran and enqueued_jobs(wsgi) == []
     assert verify(app, quick)['status'] == 'finished'
@@ -120,9 +137,11 @@ def test_perform_enqueued_jobs_runs_the_example_jobs_to_their_end(example):
     assert done['progress']['percent'] == 100.0
     data = verify(app, failing)
     assert data['status'] == 'failed'
-    assert data['exception'] == {'type': 'RuntimeError',
-                                 'message': 'the report could not be generated'}
-    assert app.get(f"/job_custom_verify/{invoice['job_id']}").json['completed'] is True
+    assert data['exception'] == {
+        'type': 'RuntimeError',
+        'message': 'the report could not be generated',
+    }
+    assert app.get(f'/job_custom_verify/{invoice["job_id"]}').json['completed'] is True
 
 
 def test_a_failing_example_job_raises_by_default_and_the_rest_waits(example):
@@ -142,19 +161,22 @@ def test_the_example_cancel_view_takes_back_a_recorded_job(example):
     _, wsgi, app = example
     quick = app.post('/jobs/quick').json
     slow = app.post('/jobs/slow').json
-    url = f"/immortus/verify/{quick['job_id']}/cancel"
+    url = f'/immortus/verify/{quick["job_id"]}/cancel'
     assert app.post(url + '?job_class=SlowJob', status=404).json['error'] == 'unknown job'
     assert app.post(url).json == {'job_id': quick['job_id'], 'cancelled': True}
     data = verify(app, quick)
     assert data['status'] == 'failed' and data['exception']['type'] == 'Cancelled'
     assert [j.job_id for j in enqueued_jobs(wsgi)] == [slow['job_id']]
     perform_enqueued_jobs(wsgi)
-    assert app.post(f"/immortus/verify/{slow['job_id']}/cancel", status=409).json['error'] \
+    assert (
+        app.post(f'/immortus/verify/{slow["job_id"]}/cancel', status=409).json['error']
         == 'the job has ended'
+    )
     assert [j.job_class for j in performed_jobs(wsgi)] == ['SlowJob']
 
 
 # -- small applications ----------------------------------------------------
+
 
 class Leaf(Job):
     def perform(self, n, label='leaf'):
@@ -226,19 +248,19 @@ def test_a_strategy_that_only_the_rq_adapter_feeds_becomes_memory(where):
     wsgi, app = make_app(settings, jobs=(Leaf, INLINE_RQ))
     assert get_catalog(wsgi.registry).inline_strategy(InlineRQ) == 'memory'
     assert get_settings(wsgi.registry).tracking_strategy == (
-        'memory' if where == 'setting' else None)
+        'memory' if where == 'setting' else None
+    )
     assert type(find_tracking_strategy(wsgi.registry, InlineRQ)) is MemoryStrategy
     assert type(find_tracking_strategy(wsgi.registry)) is MemoryStrategy
     job = app.post_json('/create', {'job': 'InlineRQ'}).json
     assert verify(app, job)['status'] == 'queued'
     perform_enqueued_jobs(wsgi)
-    assert app.get(f"/immortus/verify/{job['job_id']}/InlineRQ").json['status'] == 'finished'
+    assert app.get(f'/immortus/verify/{job["job_id"]}/InlineRQ').json['status'] == 'finished'
 
 
 def test_without_the_include_an_inline_rq_strategy_is_still_refused():
     with pytest.raises(ConfigurationError, match='reads the job records of rq'):
-        make_app({'immortus.queue_adapter': 'async'}, include_testing=False,
-                 jobs=(INLINE_RQ,))
+        make_app({'immortus.queue_adapter': 'async'}, include_testing=False, jobs=(INLINE_RQ,))
 
 
 def test_arguments_the_real_adapter_cannot_carry_still_fail_in_perform_later():
@@ -259,10 +281,15 @@ def test_jobs_that_jobs_enqueue_run_too_in_order():
     first = enqueued_jobs(wsgi)
     assert [(j.job_class, j.arguments, j.kwargs, j.queue, j.scheduled_at) for j in first] == [
         ('Branch', (2,), {}, 'branches', None),
-        ('Leaf', (9,), {'label': 'direct'}, 'default', None)]
+        ('Leaf', (9,), {'label': 'direct'}, 'default', None),
+    ]
     ran = perform_enqueued_jobs(wsgi)
     assert [(j.job_class, j.arguments) for j in ran] == [
-        ('Branch', (2,)), ('Leaf', (9,)), ('Leaf', (0,)), ('Leaf', (1,))]
+        ('Branch', (2,)),
+        ('Leaf', (9,)),
+        ('Leaf', (0,)),
+        ('Leaf', (1,)),
+    ]
     assert ran[2].kwargs == {'label': 'from branch'}
     assert enqueued_jobs(wsgi) == [] and perform_enqueued_jobs(wsgi) == []
 
@@ -301,9 +328,10 @@ def test_assertions_list_what_was_enqueued():
     with pytest.raises(AssertionError) as info:
         assert_enqueued_jobs(wsgi, 2, only=Leaf)
     assert str(info.value) == (
-        "expected 2 enqueued jobs of Leaf, found 1; enqueued:\n"
+        'expected 2 enqueued jobs of Leaf, found 1; enqueued:\n'
         "  Leaf(1, label='a') on queue 'default'\n"
-        "  Branch(3) on queue 'branches'")
+        "  Branch(3) on queue 'branches'"
+    )
     assert assert_enqueued_with(wsgi, Leaf, args=[1], kwargs={'label': 'a'}).job_class == 'Leaf'
     assert assert_enqueued_with(wsgi, 'Branch', queue='branches').arguments == (3,)
     for wrong in ({'args': (2,)}, {'kwargs': {}}, {'queue': 'other'}):
@@ -369,10 +397,11 @@ def test_scheduled_at_is_the_job_s_own():
 
 # -- the README's example is the code that runs ----------------------------
 
+
 def test_the_readme_testing_example_runs_as_written(tmp_path, monkeypatch):
     text = open(os.path.join(ROOT, 'README.md'), encoding='utf-8').read()
     start = text.index('\n## Testing your application\n')
-    section = text[start:text.find('\n## ', start + 1)]
+    section = text[start : text.find('\n## ', start + 1)]
     code = re.search(r'```python\n(.*?)```', section, re.S).group(1)
     assert 'import pyramid_immortus.testing' in code or 'from pyramid_immortus.testing' in code
     (tmp_path / 'readme_testing.py').write_text(code)

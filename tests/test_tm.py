@@ -1,4 +1,5 @@
 """Enqueue after commit, with a real pyramid_tm."""
+
 import logging
 
 import pytest

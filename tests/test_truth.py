@@ -1,6 +1,7 @@
 """A status that never lies, with real processes: foreign rq jobs, records
 rq fails before ``Job.run``, cancels that race a worker, a web process that
 dies or is stopped under ``async``."""
+
 import json
 import os
 import pickle
@@ -20,9 +21,12 @@ ENDED = ('finished', 'failed')
 
 
 def post(url, data=None):
-    request = urllib.request.Request(url, method='POST',
-                                     data=json.dumps(data or {}).encode(),
-                                     headers={'Content-Type': 'application/json'})
+    request = urllib.request.Request(
+        url,
+        method='POST',
+        data=json.dumps(data or {}).encode(),
+        headers={'Content-Type': 'application/json'},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as res:
             return res.status, json.load(res)
@@ -40,6 +44,7 @@ def get(url):
 
 # -- 4. foreign rq jobs do not exist for the add-on -----------------------
 
+
 def test_an_applications_own_rq_jobs_are_unknown(make_rq_app, redis_db):
     app, _ = make_rq_app()
     queue = Queue('itest', connection=redis_db)
@@ -54,6 +59,7 @@ def test_an_applications_own_rq_jobs_are_unknown(make_rq_app, redis_db):
 
 # -- 8. cancel reads what it needs without unpickling ---------------------
 
+
 def test_cancel_never_unpickles(make_rq_app, redis_db, monkeypatch):
     from rq.serializers import DefaultSerializer
 
@@ -63,14 +69,17 @@ def test_cancel_never_unpickles(make_rq_app, redis_db, monkeypatch):
 
     unpickled = []
     monkeypatch.setattr(DefaultSerializer, 'loads', staticmethod(unpickled.append))
-    assert app.post(f'/immortus/verify/{job_id}/cancel').json == {'job_id': job_id,
-                                                                  'cancelled': True}
+    assert app.post(f'/immortus/verify/{job_id}/cancel').json == {
+        'job_id': job_id,
+        'cancelled': True,
+    }
     data = verify(app, job_id)
     assert data['status'] == 'failed' and data['exception']['type'] == 'Cancelled'
     assert unpickled == []
 
 
 # -- 11. failures before Job.run reach the job's strategy -----------------
+
 
 @pytest.mark.parametrize('strategy', ['rq', 'redis'])
 def test_a_job_rq_fails_before_run_reads_failed(make_rq_app, redis_db, processes, strategy):
@@ -87,9 +96,9 @@ def test_a_job_rq_fails_before_run_reads_failed(make_rq_app, redis_db, processes
 
 # -- 13. a cancel never races a worker into a changed end -----------------
 
+
 @pytest.mark.parametrize('strategy', ['rq', 'redis'])
-def test_cancels_racing_a_worker_never_change_an_end(make_rq_app, redis_db, processes,
-                                                     strategy):
+def test_cancels_racing_a_worker_never_change_an_end(make_rq_app, redis_db, processes, strategy):
     app, ini = make_rq_app(**{'immortus.tracking_strategy': strategy})
     processes.worker(ini, '--job-monitoring-interval', '1', '--lease-grace', '2')
     warm = create(app, 'Add', 0, 0)['job_id']
@@ -101,8 +110,11 @@ def test_cancels_racing_a_worker_never_change_an_end(make_rq_app, redis_db, proc
         res = app.post(f'/immortus/verify/{job_id}/cancel', expect_errors=True)
         answers[job_id] = (res.status_int, verify(app, job_id)['status'])
         time.sleep(0.01)
-    wait_for(lambda: all(verify(app, j)['status'] in ENDED for j in job_ids), timeout=60,
-             message='every job ended')
+    wait_for(
+        lambda: all(verify(app, j)['status'] in ENDED for j in job_ids),
+        timeout=60,
+        message='every job ended',
+    )
     time.sleep(1.5)  # anything late would land now
     ran = {j.decode() for j in redis_db.lrange(RAN, 0, -1)}
     codes = {}
@@ -124,11 +136,20 @@ def test_cancels_racing_a_worker_never_change_an_end(make_rq_app, redis_db, proc
 
 # -- 9. and 10. the embedded default's jobs when its process goes ---------
 
+
 def async_ini(tmp_path, **extra):
-    return write_ini(tmp_path / 'async.ini', {
-        'immortus.queue_adapter': 'async', 'immortus.async_workers': '1',
-        'immortus.tracking_strategy': 'redis', 'immortus.redis_url': REDIS_URL,
-        'immortus.async_lease': '1.5', 'immortus.async_shutdown_grace': '1', **extra})
+    return write_ini(
+        tmp_path / 'async.ini',
+        {
+            'immortus.queue_adapter': 'async',
+            'immortus.async_workers': '1',
+            'immortus.tracking_strategy': 'redis',
+            'immortus.redis_url': REDIS_URL,
+            'immortus.async_lease': '1.5',
+            'immortus.async_shutdown_grace': '1',
+            **extra,
+        },
+    )
 
 
 def start_slow_and_waiting(server):
@@ -136,13 +157,16 @@ def start_slow_and_waiting(server):
     assert status == 200
     status, waiting = post(server.url + '/create/Add', {'args': [1, 2]})
     assert status == 200
-    wait_for(lambda: get(f"{server.url}/immortus/verify/{running['job_id']}")[1]['status']
-             == 'started', message='started')
+    wait_for(
+        lambda: get(f'{server.url}/immortus/verify/{running["job_id"]}')[1]['status'] == 'started',
+        message='started',
+    )
     return running['job_id'], waiting['job_id']
 
 
-def test_jobs_of_a_killed_web_process_read_failed_within_the_lease(tmp_path, serve,
-                                                                   processes, redis_db):
+def test_jobs_of_a_killed_web_process_read_failed_within_the_lease(
+    tmp_path, serve, processes, redis_db
+):
     ini = async_ini(tmp_path)
     server = serve(ini)
     running, waiting = start_slow_and_waiting(server)
@@ -152,8 +176,13 @@ def test_jobs_of_a_killed_web_process_read_failed_within_the_lease(tmp_path, ser
     other = TestApp(get_app(ini))
     assert verify(other, waiting)['status'] == 'queued'
     for job_id in (running, waiting):
-        data = wait_for(lambda job_id=job_id: (lambda d: d if d['status'] in ENDED else None)(
-            verify(other, job_id)), timeout=10, message='failed')
+        data = wait_for(
+            lambda job_id=job_id: (lambda d: d if d['status'] in ENDED else None)(
+                verify(other, job_id)
+            ),
+            timeout=10,
+            message='failed',
+        )
         assert data['exception']['type'] == 'WorkerLost'
     assert time.monotonic() - killed_at < 1.5 + 1.0
     assert redis_db.lrange(RAN, 0, -1) == []
@@ -171,10 +200,14 @@ def test_stopping_the_web_process_ends_its_jobs_in_the_grace(tmp_path, serve, re
     other = TestApp(get_app(ini))
     data = verify(other, waiting)
     assert data['status'] == 'failed' and data['exception'] == {
-        'type': 'Shutdown', 'message': 'the process stopped before the job could run'}
+        'type': 'Shutdown',
+        'message': 'the process stopped before the job could run',
+    }
     data = verify(other, running)
     assert data['status'] == 'failed' and data['exception'] == {
-        'type': 'Shutdown', 'message': 'the process stopped while the job was running'}
+        'type': 'Shutdown',
+        'message': 'the process stopped while the job was running',
+    }
     log = read_log(server.proc)
     assert 'had not started when the process stopped' in log
     assert 'was still running 1.0 s after the process began to stop' in log
@@ -185,8 +218,10 @@ def test_a_job_that_ends_within_the_grace_keeps_its_end(tmp_path, serve, redis_d
     ini = async_ini(tmp_path, **{'immortus.async_shutdown_grace': '5'})
     server = serve(ini)
     status, job = post(server.url + '/create/Slow', {'args': [1.5, 3]})
-    wait_for(lambda: get(f"{server.url}/immortus/verify/{job['job_id']}")[1]['status']
-             == 'started', message='started')
+    wait_for(
+        lambda: get(f'{server.url}/immortus/verify/{job["job_id"]}')[1]['status'] == 'started',
+        message='started',
+    )
     os.kill(server.proc.pid, signal.SIGTERM)
     server.proc.wait(10)
     other = TestApp(get_app(ini))
@@ -194,14 +229,20 @@ def test_a_job_that_ends_within_the_grace_keeps_its_end(tmp_path, serve, redis_d
 
 
 def test_a_class_the_worker_does_not_know_fails_in_the_jobs_own_strategy(
-        make_rq_app, redis_db, processes, tmp_path):
+    make_rq_app, redis_db, processes, tmp_path
+):
     app, ini = make_rq_app()  # the default strategy is rq; Pinned's own is redis
     job_id = create(app, 'Pinned')['job_id']
     assert app.get(f'/immortus/verify/{job_id}/Pinned').json['status'] == 'queued'
-    worker_ini = write_ini(tmp_path / 'forgetful.ini',
-                           {'immortus.queue_adapter': 'rq', 'immortus.redis_url': REDIS_URL,
-                            'immortus.rq.queue': 'itest'},
-                           app='call:tests.integration_app:forgetful')
+    worker_ini = write_ini(
+        tmp_path / 'forgetful.ini',
+        {
+            'immortus.queue_adapter': 'rq',
+            'immortus.redis_url': REDIS_URL,
+            'immortus.rq.queue': 'itest',
+        },
+        app='call:tests.integration_app:forgetful',
+    )
     worker = processes.worker(worker_ini, '--burst')
     assert worker.wait(60) == 0, read_log(worker)
     data = app.get(f'/immortus/verify/{job_id}/Pinned').json

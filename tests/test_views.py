@@ -1,4 +1,5 @@
 """Functional tests of the create renderer and the default verify view."""
+
 import logging
 
 import pytest
@@ -78,8 +79,12 @@ def create_by_hand(request):
 
 
 def job_routes(config):
-    for name, view in [('quick', create_quick), ('failing', create_failing),
-                       ('seed', create_seed), ('nothing', create_nothing)]:
+    for name, view in [
+        ('quick', create_quick),
+        ('failing', create_failing),
+        ('seed', create_seed),
+        ('nothing', create_nothing),
+    ]:
         config.add_route(name, '/create/' + name, request_method='POST')
         config.add_view(view, route_name=name, renderer='immortus')
     config.add_route('by_hand', '/create/by_hand', request_method='POST')
@@ -173,7 +178,9 @@ def test_unknown_job_class_is_404(app):
     assert res.json == {'job_id': 'abc', 'error': 'unknown job class'}
 
 
-@pytest.mark.parametrize('job_id', ['x' * 65, 'semi;colon', 'a%20b', '%00', '%C3%A9', 'a:b', 'a%2Cb'])
+@pytest.mark.parametrize(
+    'job_id', ['x' * 65, 'semi;colon', 'a%20b', '%00', '%C3%A9', 'a:b', 'a%2Cb']
+)
 def test_malformed_job_id_is_400(app, job_id):
     res = app.get('/immortus/verify/' + job_id, status=400)
     assert res.json['error'] == 'malformed job id'

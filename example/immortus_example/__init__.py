@@ -1,4 +1,5 @@
 """The example application of pyramid_immortus."""
+
 from pyramid.config import Configurator
 
 from .views import index, job_routes

@@ -3,6 +3,7 @@
 Each calls ``self.progress()`` as it goes: that is where a job asked to
 stop (the page's Cancel button, under the ``async`` adapter) stops.
 """
+
 import time
 
 from pyramid_immortus import Job, retry_on, tracking_strategy

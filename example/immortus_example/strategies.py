@@ -1,5 +1,6 @@
 """The Rails documentation's ``MyCustomTrackingStrategy``: job states in a
 table of a real database (sqlite, so every process on the host sees them)."""
+
 import sqlite3
 import threading
 
@@ -18,8 +19,10 @@ class MyCustomTrackingStrategy:
         self.path = registry.settings.get('example.sqlite_path', 'example.sqlite')
         self._local = threading.local()
         with self._db() as db:
-            db.execute('CREATE TABLE IF NOT EXISTS my_custom_tracking_jobs '
-                       '(job_id TEXT PRIMARY KEY, status TEXT NOT NULL)')
+            db.execute(
+                'CREATE TABLE IF NOT EXISTS my_custom_tracking_jobs '
+                '(job_id TEXT PRIMARY KEY, status TEXT NOT NULL)'
+            )
 
     def _db(self):
         db = getattr(self._local, 'db', None)
@@ -29,13 +32,18 @@ class MyCustomTrackingStrategy:
 
     def _set(self, job_id, status):
         with self._db() as db:
-            db.execute('INSERT INTO my_custom_tracking_jobs (job_id, status) VALUES (?, ?) '
-                       'ON CONFLICT (job_id) DO UPDATE SET status = excluded.status',
-                       (job_id, status))
+            db.execute(
+                'INSERT INTO my_custom_tracking_jobs (job_id, status) VALUES (?, ?) '
+                'ON CONFLICT (job_id) DO UPDATE SET status = excluded.status',
+                (job_id, status),
+            )
 
     def _find(self, job_id):
-        row = self._db().execute('SELECT status FROM my_custom_tracking_jobs WHERE job_id = ?',
-                                 (job_id,)).fetchone()
+        row = (
+            self._db()
+            .execute('SELECT status FROM my_custom_tracking_jobs WHERE job_id = ?', (job_id,))
+            .fetchone()
+        )
         return row[0] if row else None
 
     def job_enqueued(self, job_id):

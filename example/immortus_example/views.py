@@ -1,4 +1,5 @@
 """Job-creation views and the page."""
+
 from importlib.resources import files
 from string import Template
 
@@ -43,21 +44,31 @@ def job_custom_verify(request):
     strategy = find_tracking_strategy(request.registry, GenerateInvoiceJob)
     status = strategy.meta(job_id)['custom_status']
     percentage = {None: 0, 'created': 0, 'started': 50, 'finished': 100}.get(status, 100)
-    return {'job_id': job_id, 'completed': strategy.completed(job_id),
-            'failed': status == 'failed', 'percentage': percentage}
+    return {
+        'job_id': job_id,
+        'completed': strategy.completed(job_id),
+        'failed': status == 'failed',
+        'percentage': percentage,
+    }
 
 
 def job_routes(config):
     """The Rails documentation's ``immortus_jobs do ... end`` block: the
     job-creation routes and a custom verify route."""
-    for name, view in (('quick', create_quick), ('slow', create_slow),
-                       ('scheduled', create_scheduled), ('failing', create_failing),
-                       ('flaky', create_flaky), ('invoice', create_invoice)):
+    for name, view in (
+        ('quick', create_quick),
+        ('slow', create_slow),
+        ('scheduled', create_scheduled),
+        ('failing', create_failing),
+        ('flaky', create_flaky),
+        ('invoice', create_invoice),
+    ):
         config.add_route(f'create_{name}', f'/jobs/{name}', request_method='POST')
         config.add_view(view, route_name=f'create_{name}', renderer='immortus')
     config.add_route('job_custom_verify', '/job_custom_verify/{job_id}', request_method='GET')
-    config.add_view(job_custom_verify, route_name='job_custom_verify', renderer='json',
-                    http_cache=0)
+    config.add_view(
+        job_custom_verify, route_name='job_custom_verify', renderer='json', http_cache=0
+    )
 
 
 PAGE = Template(files('immortus_example').joinpath('templates/index.html').read_text())

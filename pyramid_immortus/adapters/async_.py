@@ -1,4 +1,5 @@
 """``async``: a bounded pool of threads in the web process itself."""
+
 import atexit
 import heapq
 import logging
@@ -83,8 +84,11 @@ class AsyncAdapter:
     def from_registry(cls, registry):
         """Build one from the ``immortus.async_*`` settings."""
         settings = get_settings(registry)
-        return cls(settings.async_workers, lease=settings.async_lease,
-                   shutdown_grace=settings.async_shutdown_grace)
+        return cls(
+            settings.async_workers,
+            lease=settings.async_lease,
+            shutdown_grace=settings.async_shutdown_grace,
+        )
 
     def activate(self):
         """Called once the configuration chose this adapter: SIGTERM now
@@ -206,8 +210,7 @@ class AsyncAdapter:
         """The registered class name of a job this pool holds (waiting or
         running), else ``None``."""
         with self._cond:
-            job = (self._waiting.get(job_id) or self._running.get(job_id)
-                   or self._due.get(job_id))
+            job = self._waiting.get(job_id) or self._running.get(job_id) or self._due.get(job_id)
         return job.job_class if job is not None else None
 
     def cancel(self, job_id):
@@ -239,16 +242,24 @@ class AsyncAdapter:
             self._waiting.clear()
             self._due.clear()
             self._cond.notify_all()
-        writers = [self._record_in_background(
-            waiting, 'the process stopped before the job could run',
-            'had not started when the process stopped')]
+        writers = [
+            self._record_in_background(
+                waiting,
+                'the process stopped before the job could run',
+                'had not started when the process stopped',
+            )
+        ]
         with self._cond:
             while self._running and time.monotonic() < until:
                 self._cond.wait(until - time.monotonic())
             running = list(self._running.values())
-        writers.append(self._record_in_background(
-            running, 'the process stopped while the job was running',
-            f'was still running {grace:.1f} s after the process began to stop'))
+        writers.append(
+            self._record_in_background(
+                running,
+                'the process stopped while the job was running',
+                f'was still running {grace:.1f} s after the process began to stop',
+            )
+        )
         for writer in writers:
             writer.join(max(0.0, until + WRITE_SECONDS - time.monotonic()))
 

@@ -1,4 +1,5 @@
 """``inline``: run the job at once, in the caller's thread."""
+
 import logging
 import threading
 import time
@@ -45,7 +46,8 @@ class InlineAdapter:
         """Refuse a job due later: this adapter runs jobs at once."""
         if job.scheduled_at is not None and job.scheduled_at > time.time():
             raise NotImplementedError(
-                'the inline adapter runs jobs at once: use "async" or "rq" to run one later')
+                'the inline adapter runs jobs at once: use "async" or "rq" to run one later'
+            )
 
     def enqueue(self, job):
         """Run ``job`` now, and again after each wait its retries ask for."""

@@ -1,4 +1,5 @@
 """``rq``: jobs go to Redis; ``immortus-worker`` processes run them."""
+
 import time
 from datetime import datetime, timezone
 
@@ -38,8 +39,8 @@ PERFORM = 'pyramid_immortus.adapters.rq.perform'
 #: scheduled job, a retry), atomically: taken out of the queue or of the
 #: scheduled registry, it can never be dequeued.  KEYS: the job's hash, its
 #: queue, its queue's canceled registry, its scheduled registry.  ARGV: job
-#: id, registry score, the end to record.  Returns 1 (cancelled), 0 (not waiting in the queue: taken by a
-#: worker, or ended), -1 (not this add-on's job).
+#: id, registry score, the end to record.  Returns 1 (cancelled), 0 (not
+#: waiting: taken by a worker, or ended), -1 (not this add-on's job).
 CANCEL = """
 if redis.call('hexists', KEYS[1], 'immortus:class') == 0 then return -1 end
 if redis.call('lrem', KEYS[2], 0, ARGV[1]) == 0
@@ -64,7 +65,8 @@ def perform(job_class, job_id, args, kwargs, owner=None):
     if klass is None:
         raise JobNotRegistered(
             f'this worker knows no job {job_class!r}: run jobs with '
-            '"immortus-worker CONFIG_URI" on the application\'s .ini')
+            '"immortus-worker CONFIG_URI" on the application\'s .ini'
+        )
     stop, attempt = get_redis(registry).hmget(RQJob.key_for(job_id), STOP, ATTEMPT)
     if stop:
         raise Cancelled('cancelled on request before it started')
@@ -122,12 +124,16 @@ class ImmortusRQJob(RQJob):
     def set_status(self, status, pipeline=None):
         super().set_status(status, pipeline=pipeline)
         if self._publishes_for_rq():
-            publish_change(pipeline if pipeline is not None else self.connection, self.id,
-                           RQ_STATES.get(str(getattr(status, 'value', status)), None))
+            publish_change(
+                pipeline if pipeline is not None else self.connection,
+                self.id,
+                RQ_STATES.get(str(getattr(status, 'value', status)), None),
+            )
 
     def _publishes_for_rq(self):
-        return any(getattr(strategy, 'needs_rq_adapter', False)
-                   for strategy in self.tracking_strategies())
+        return any(
+            getattr(strategy, 'needs_rq_adapter', False) for strategy in self.tracking_strategies()
+        )
 
     def tracking_strategies(self):
         """The strategy of this job's class; for a class this worker does
@@ -140,9 +146,12 @@ class ImmortusRQJob(RQJob):
         try:
             return [find_tracking_strategy(registry, self.immortus_class)]
         except LookupError:
-            return [strategy for _, strategy in registry.getUtilitiesFor(IJobTrackingStrategy)
-                    if hasattr(strategy, 'job_created')
-                    and not getattr(strategy, 'process_local', False)]
+            return [
+                strategy
+                for _, strategy in registry.getUtilitiesFor(IJobTrackingStrategy)
+                if hasattr(strategy, 'job_created')
+                and not getattr(strategy, 'process_local', False)
+            ]
 
 
 #: rq states after which a job runs no more.
@@ -164,12 +173,16 @@ class RQAdapter:
     #: it keeps rq's job records, which the ``rq`` strategy reads
     rq = True
 
-    def __init__(self, connection, queue='default', job_timeout=None,
-                 result_ttl=None, failure_ttl=None):
+    def __init__(
+        self, connection, queue='default', job_timeout=None, result_ttl=None, failure_ttl=None
+    ):
         self.connection = connection
         self.queue_name = queue
-        self.options = {'timeout': job_timeout, 'result_ttl': result_ttl,
-                        'failure_ttl': failure_ttl}
+        self.options = {
+            'timeout': job_timeout,
+            'result_ttl': result_ttl,
+            'failure_ttl': failure_ttl,
+        }
         self._cancel = connection.register_script(CANCEL)
         self._set_live = connection.register_script(SET_LIVE)
 
@@ -177,9 +190,13 @@ class RQAdapter:
     def from_registry(cls, registry):
         """Build one from the ``immortus.*`` settings."""
         settings = get_settings(registry)
-        return cls(get_redis(registry), queue=settings.rq_queue,
-                   job_timeout=settings.rq_job_timeout, result_ttl=settings.result_ttl,
-                   failure_ttl=settings.rq_failure_ttl)
+        return cls(
+            get_redis(registry),
+            queue=settings.rq_queue,
+            job_timeout=settings.rq_job_timeout,
+            result_ttl=settings.result_ttl,
+            failure_ttl=settings.rq_failure_ttl,
+        )
 
     log_name = 'RQ'
 
@@ -197,14 +214,16 @@ class RQAdapter:
         rq_job = self.queue_for(job).create_job(
             PERFORM,
             args=(job.job_class, job.job_id, job.arguments, job.kwargs, job.owner),
-            job_id=job.job_id, description=f'{job.job_class}({job.job_id})',
-            **self.options)
+            job_id=job.job_id,
+            description=f'{job.job_class}({job.job_id})',
+            **self.options,
+        )
         try:
             rq_job.data  # noqa: B018 -- serialises the arguments now
         except Exception as exc:
             raise TypeError(
-                f'the arguments of {job!r} cannot be sent to rq '
-                f'(they must pickle): {exc}') from exc
+                f'the arguments of {job!r} cannot be sent to rq (they must pickle): {exc}'
+            ) from exc
         job.prepared = rq_job
 
     def enqueue(self, job):
@@ -247,12 +266,22 @@ class RQAdapter:
                 raise UnknownJob(job_id)
             origin = origin.decode()
             cancelled = self._cancel(
-                keys=[key, Queue(origin, connection=self.connection).key,
-                      CanceledJobRegistry(origin, connection=self.connection).key,
-                      ScheduledJobRegistry(origin, connection=self.connection).key],
-                args=[job_id, int(time.time()) + (self.options['failure_ttl'] or 31536000),
-                      ended_mark(FAILED, {'type': 'Cancelled',
-                                          'message': 'cancelled on request'}, time.time())])
+                keys=[
+                    key,
+                    Queue(origin, connection=self.connection).key,
+                    CanceledJobRegistry(origin, connection=self.connection).key,
+                    ScheduledJobRegistry(origin, connection=self.connection).key,
+                ],
+                args=[
+                    job_id,
+                    int(time.time()) + (self.options['failure_ttl'] or 31536000),
+                    ended_mark(
+                        FAILED,
+                        {'type': 'Cancelled', 'message': 'cancelled on request'},
+                        time.time(),
+                    ),
+                ],
+            )
             if cancelled == -1:
                 raise UnknownJob(job_id)
             if cancelled == 1:

@@ -8,6 +8,7 @@ queue and its retry policies; then the queue adapter, the default strategy
 and the registered strategies.  ``--format json`` prints the same as JSON.
 An application whose configuration fails prints the error and exits 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,22 +57,26 @@ def describe(registry: Any) -> dict[str, Any]:
     for name in catalog.names():
         job_class = catalog.get(name)
         strategy, layer = strategy_layer(registry, job_class)
-        jobs.append({
-            'name': name,
-            'class': dotted_name(job_class),
-            'strategy': strategy,
-            'strategy_from': layer,
-            'queue': getattr(job_class, 'queue', None) or settings.rq_queue,
-            'retry': retry_policies(job_class),
-        })
+        jobs.append(
+            {
+                'name': name,
+                'class': dotted_name(job_class),
+                'strategy': strategy,
+                'strategy_from': layer,
+                'queue': getattr(job_class, 'queue', None) or settings.rq_queue,
+                'retry': retry_policies(job_class),
+            }
+        )
     default, layer = strategy_layer(registry)
     adapter = get_queue_adapter(registry)
     return {
         'jobs': jobs,
         'queue_adapter': {'name': str(settings.queue_adapter), 'class': class_name(adapter)},
         'default_strategy': {'name': default, 'strategy_from': layer},
-        'strategies': [{'name': name, 'class': class_name(strategy)} for name, strategy
-                       in sorted(registry.getUtilitiesFor(IJobTrackingStrategy))],
+        'strategies': [
+            {'name': name, 'class': class_name(strategy)}
+            for name, strategy in sorted(registry.getUtilitiesFor(IJobTrackingStrategy))
+        ],
     }
 
 
@@ -87,17 +92,29 @@ def table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def as_text(data: dict[str, Any]) -> str:
-    rows = [[job['name'], job['class'], job['strategy'], job['strategy_from'], job['queue'],
-             ', '.join(job['retry']) or NONE] for job in data['jobs']]
+    rows = [
+        [
+            job['name'],
+            job['class'],
+            job['strategy'],
+            job['strategy_from'],
+            job['queue'],
+            ', '.join(job['retry']) or NONE,
+        ]
+        for job in data['jobs']
+    ]
     lines = table(['Name', 'Class', 'Strategy', 'From', 'Queue', 'Retry'], rows)
     if not rows:
         lines.append('(no registered jobs)')
     adapter = data['queue_adapter']
     default = data['default_strategy']
-    lines += ['', f"Queue adapter: {adapter['name']} ({adapter['class']})",
-              f"Default strategy: {default['name']} ({default['strategy_from']})", '']
-    lines += table(['Strategy', 'Class'],
-                   [[s['name'], s['class']] for s in data['strategies']])
+    lines += [
+        '',
+        f'Queue adapter: {adapter["name"]} ({adapter["class"]})',
+        f'Default strategy: {default["name"]} ({default["strategy_from"]})',
+        '',
+    ]
+    lines += table(['Strategy', 'Class'], [[s['name'], s['class']] for s in data['strategies']])
     return '\n'.join(lines) + '\n'
 
 
@@ -105,17 +122,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog='immortus-jobs',
         description='Print the pyramid_immortus jobs of the Pyramid application '
-                    'configured by CONFIG_URI: strategy (and the layer that chose '
-                    'it), queue and retry policies of each, the queue adapter and '
-                    'the registered strategies.')
+        'configured by CONFIG_URI: strategy (and the layer that chose '
+        'it), queue and retry policies of each, the queue adapter and '
+        'the registered strategies.',
+    )
     parser.add_argument('config_uri', help='the .ini file, e.g. development.ini')
-    parser.add_argument('--format', choices=('text', 'json'), default='text',
-                        help='text (an aligned table, the default) or json')
+    parser.add_argument(
+        '--format',
+        choices=('text', 'json'),
+        default='text',
+        help='text (an aligned table, the default) or json',
+    )
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, out: TextIO | None = None,
-         err: TextIO | None = None) -> int:
+def main(
+    argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     """The ``immortus-jobs`` console script: 0, or 1 when the
     application's configuration fails."""
     from pyramid.paster import bootstrap, setup_logging
@@ -127,8 +150,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
         setup_logging(args.config_uri)
         env = bootstrap(args.config_uri)
     except ConfigurationError as exc:
-        print(f'immortus-jobs: the configuration of {args.config_uri} fails:\n'
-              f'{type(exc).__name__}: {exc}', file=err)
+        print(
+            f'immortus-jobs: the configuration of {args.config_uri} fails:\n'
+            f'{type(exc).__name__}: {exc}',
+            file=err,
+        )
         return 1
     try:
         data = describe(env['registry'])

@@ -1,4 +1,5 @@
 """``memory``: the in-process strategy of the embedded default."""
+
 import heapq
 import threading
 import time
@@ -10,8 +11,16 @@ from ..exceptions import CapacityExceeded, UnknownJob
 from ..interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
 from ..settings import get_settings
 from ..status import (
-    ENDED, FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report,
-    exception_info, isoformat, progress_info,
+    ENDED,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    STARTED,
+    JobRecord,
+    build_report,
+    exception_info,
+    isoformat,
+    progress_info,
 )
 from .base import ReportingStrategy
 
@@ -48,8 +57,11 @@ class MemoryStrategy(ReportingStrategy):
     def from_registry(cls, registry):
         """Build one from the ``immortus.*`` settings."""
         settings = get_settings(registry)
-        return cls(ttl=settings.status_ttl, max_age=settings.status_max_age,
-                   max_jobs=settings.memory_max_jobs)
+        return cls(
+            ttl=settings.status_ttl,
+            max_age=settings.status_max_age,
+            max_jobs=settings.memory_max_jobs,
+        )
 
     def __len__(self):
         with self._lock:
@@ -72,13 +84,17 @@ class MemoryStrategy(ReportingStrategy):
                 if not self._ended:
                     raise CapacityExceeded(
                         f'the memory strategy holds {self.max_jobs} unfinished jobs '
-                        '(immortus.memory_max_jobs)')
+                        '(immortus.memory_max_jobs)'
+                    )
                 oldest, _ = self._ended.popitem(last=False)
                 self._records.pop(oldest, None)
             record = self._records[job_id] = {
-                'status': QUEUED, 'enqueued_at': isoformat(now),
-                'job_class': job_class, 'owner': None if owner is None else str(owner),
-                **fields}
+                'status': QUEUED,
+                'enqueued_at': isoformat(now),
+                'job_class': job_class,
+                'owner': None if owner is None else str(owner),
+                **fields,
+            }
             self._set_expiry(job_id, record, now)
 
     def _update(self, job_id, **fields):
@@ -106,11 +122,11 @@ class MemoryStrategy(ReportingStrategy):
             self._expiry = [(r['expires'], k) for k, r in records.items()]
             heapq.heapify(self._expiry)
 
-    def job_created(self, job_id, job_class, owner, deadline=None, max_attempts=1,
-                    scheduled_at=None):
+    def job_created(
+        self, job_id, job_class, owner, deadline=None, max_attempts=1, scheduled_at=None
+    ):
         """Create the job's record, queued, with its class and owner."""
-        self._create(job_id, job_class, owner, max_attempts=max_attempts,
-                     scheduled_at=scheduled_at)
+        self._create(job_id, job_class, owner, max_attempts=max_attempts, scheduled_at=scheduled_at)
 
     def job_enqueued(self, job_id):
         """Create the record of a job whose class and owner are unknown."""
@@ -123,8 +139,9 @@ class MemoryStrategy(ReportingStrategy):
     def job_retrying(self, job_id, attempt, retry_at, last_error):
         """The run failed with an error of a ``retry_on``: the job waits,
         queued, for its run ``attempt`` at ``retry_at``."""
-        self._update(job_id, status=QUEUED, attempt=attempt, retry_at=retry_at,
-                     last_error=last_error)
+        self._update(
+            job_id, status=QUEUED, attempt=attempt, retry_at=retry_at, last_error=last_error
+        )
 
     def job_result(self, job_id, result):
         """Keep what ``perform`` returned (JSON data)."""
@@ -136,8 +153,9 @@ class MemoryStrategy(ReportingStrategy):
 
     def job_failed(self, job_id, exc):
         """Record the job as failed with ``exc``'s type and message."""
-        self._update(job_id, status=FAILED, ended_at=isoformat(self.clock()),
-                     exception=exception_info(exc))
+        self._update(
+            job_id, status=FAILED, ended_at=isoformat(self.clock()), exception=exception_info(exc)
+        )
 
     def job_progress(self, job_id, current, total, message):
         """Record the job's progress."""
@@ -165,17 +183,25 @@ class MemoryStrategy(ReportingStrategy):
         now = self.clock()
         with self._lock:
             records = [self._records.get(job_id) for job_id in job_ids]
-            return [dict(r) if r is not None and r['expires'] > now else None
-                    for r in records]
+            return [dict(r) if r is not None and r['expires'] > now else None for r in records]
 
     def decode(self, job_id, record):
         """A record as a :class:`JobRecord`."""
         if record is None:
             raise UnknownJob(job_id)
         report = build_report(
-            record['status'], record.get('enqueued_at'), record.get('started_at'),
-            record.get('ended_at'), record.get('progress'), record.get('meta'),
-            record.get('exception'), record.get('attempt', 1), record.get('max_attempts', 1),
-            record.get('scheduled_at'), record.get('retry_at'), record.get('last_error'),
-            record.get('result'))
+            record['status'],
+            record.get('enqueued_at'),
+            record.get('started_at'),
+            record.get('ended_at'),
+            record.get('progress'),
+            record.get('meta'),
+            record.get('exception'),
+            record.get('attempt', 1),
+            record.get('max_attempts', 1),
+            record.get('scheduled_at'),
+            record.get('retry_at'),
+            record.get('last_error'),
+            record.get('result'),
+        )
         return JobRecord(report, record['job_class'], record['owner'])

@@ -10,7 +10,8 @@ class Base(Job):
 
     def perform(self, *args):
         self.registry.settings.setdefault('performed', []).append(
-            (self.job_class, self.job_id, args))
+            (self.job_class, self.job_id, args)
+        )
         return args
 
 

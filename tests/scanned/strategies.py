@@ -21,8 +21,11 @@ class SeedStyleStrategy:
         return self.records.get(job_id) == 'finished'
 
     def meta(self, job_id):
-        return {'status': self.records.get(job_id), 'completed': 'overwritten?',
-                'job_id': 'overwritten?'}
+        return {
+            'status': self.records.get(job_id),
+            'completed': 'overwritten?',
+            'job_id': 'overwritten?',
+        }
 
 
 class NotAStrategy:
