@@ -228,14 +228,23 @@ class Job:
                 )
                 self.failure_logged = True
                 raise
-            logs.log.error(
-                'Error performing %s from %s in %s: %s',
-                logs.described(self),
-                place,
-                took,
-                error_string(info),
-                exc_info=exc,
-            )
+            if self.cancelled:  # a stop asked for, not an error: no traceback
+                logs.log.warning(
+                    'Stopped %s from %s in %s: %s',
+                    logs.described(self),
+                    place,
+                    took,
+                    error_string(info),
+                )
+            else:
+                logs.log.error(
+                    'Error performing %s from %s in %s: %s',
+                    logs.described(self),
+                    place,
+                    took,
+                    error_string(info),
+                    exc_info=exc,
+                )
             self.failure_logged = True
             self._record_end(strategy, 'job_failed', exc)
             raise

@@ -85,3 +85,24 @@ def test_the_workers_lines(make_rq_app, redis_db, processes):
         log,
     )
     assert 'Traceback' not in str(verify(app, failing))
+
+
+def test_a_stopped_job_is_a_warning_without_traceback(make_config, caplog):
+    app = make_app(make_config, **{'immortus.queue_adapter': 'async'})
+    with caplog.at_level(logging.INFO, logger='pyramid_immortus'):
+        job_id = post(app, 'Steps', 200)
+        wait_for(
+            lambda: app.get(f'/immortus/verify/{job_id}').json['status'] == 'started',
+            message='started',
+        )
+        app.post(f'/immortus/verify/{job_id}/cancel', status=202)
+        wait_for(lambda: any(m.startswith('Stopped') for _, m in lines(caplog)), message='stop')
+    stopped = [r for r in caplog.records if r.getMessage().startswith('Stopped')][0]
+    assert stopped.levelname == 'WARNING' and stopped.exc_info is None
+    assert re.match(
+        rf'Stopped Steps \(Job ID: {job_id}\) from Async\(default\) in '
+        r'\d+\.\d\dms: Cancelled: cancelled on request',
+        stopped.getMessage(),
+    )
+    assert ('INFO', f'Stopping Steps (Job ID: {job_id}) in Async(default)') in lines(caplog)
+    assert not any(level == 'ERROR' for level, _ in lines(caplog))
