@@ -4,18 +4,26 @@ the batch verify at 2 Hz.
 
     python bench/events.py [--streams 10000] [--jobs 100] [--rate 0.2] [--seconds 20]
 
-Everything runs on this machine: Redis (database 10 of 127.0.0.1:6379,
-emptied), the gateway (``immortus-events``), waitress serving the batch
-verify, a writer of progress (each write carries its time, so the client
-measures the delay from the write to its delivery), and the load generator
-(asyncio, one process per 2,500 streams).  The file limit is raised here
-(ulimit -n), not in the system.
+Everything runs on this machine: a redis-server of the bench's own (on a
+free port of 127.0.0.1, so that no other client's commands are billed to
+either side; ``--redis-url`` to use another, emptied), the gateway
+(``immortus-events``), waitress serving the batch verify, a writer of
+progress (each write carries its time, so the client measures the delay
+from the write to its delivery), and the load generator (asyncio, one
+process per 2,500 streams).  The file limit is raised here (ulimit -n), not
+in the system.
+
+The CPU comparison gives each follower a job of its own that changes once a
+second, in both modes (the same writes per follower), and bills the server
+side: the gateway (push) or waitress (polling), plus Redis.
 """
 import argparse
 import asyncio
 import json
 import os
 import resource
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -24,7 +32,6 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REDIS_URL = 'redis://127.0.0.1:6379/10'
 HZ = os.sysconf('SC_CLK_TCK')
 
 
@@ -127,9 +134,16 @@ def run_client(argv):
 
 # -- the run ------------------------------------------------------------------
 
+def child_env():
+    """The environment of the processes started here: this checkout first
+    on ``PYTHONPATH``."""
+    path = [ROOT] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+
+
 def start(args, log):
     return subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True)
+                            env=child_env(), start_new_session=True)
 
 
 def wait_line(path, prefix, proc, timeout=60):
@@ -170,7 +184,36 @@ def writer(strategy, job_ids, rate, halt):
             time.sleep(delay)
 
 
-def push_round(tmp, streams, jobs, rate, seconds, client):
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def private_redis(tmp):
+    """``(process, URL)`` of a redis-server of this run's own."""
+    import redis
+
+    port = free_port()
+    proc = subprocess.Popen(
+        ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
+         '--appendonly', 'no', '--dir', tmp], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return proc, f'redis://127.0.0.1:{port}/0'
+        except redis.exceptions.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError('redis-server did not start') from None
+            time.sleep(0.05)
+        finally:
+            client.close()
+
+
+def push_round(tmp, streams, jobs, rate, seconds, client, redis_url):
     from pyramid_immortus.strategies.redis import RedisStrategy
 
     client.flushdb()
@@ -183,7 +226,7 @@ def push_round(tmp, streams, jobs, rate, seconds, client):
     with open(ini, 'w') as f:
         f.write('[app:main]\nuse = call:tests.integration_app:main\n'
                 'immortus.queue_adapter = async\nimmortus.tracking_strategy = redis\n'
-                f'immortus.redis_url = {REDIS_URL}\nimmortus.progress_interval = 0\n')
+                f'immortus.redis_url = {redis_url}\nimmortus.progress_interval = 0\n')
     log = open(os.path.join(tmp, 'gateway.log'), 'w')
     gateway = start([sys.executable, '-m', 'pyramid_immortus.events', ini, '--port', '0',
                      '--log-level', 'warning'], log)
@@ -199,7 +242,7 @@ def push_round(tmp, streams, jobs, rate, seconds, client):
             clients.append(subprocess.Popen(
                 [sys.executable, __file__, '--client', '127.0.0.1', str(port), spec],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True))
+                env=child_env(), start_new_session=True))
         held = sum(json.loads(c.stdout.readline())['held'] for c in clients)
         halt = threading.Event()
         thread = threading.Thread(target=writer, args=(strategy, job_ids, rate, halt))
@@ -208,9 +251,11 @@ def push_round(tmp, streams, jobs, rate, seconds, client):
         for c in clients:
             c.stdin.write('\n')
             c.stdin.flush()
-        cpu0, rcpu0, t0 = cpu_seconds(gateway.pid), redis_cpu(client), time.monotonic()
+        cpu0, rcpu0, rcmd0, t0 = (cpu_seconds(gateway.pid), redis_cpu(client),
+                                  redis_commands(client), time.monotonic())
         time.sleep(seconds)
-        cpu1, rcpu1, t1 = cpu_seconds(gateway.pid), redis_cpu(client), time.monotonic()
+        cpu1, rcpu1, rcmd1, t1 = (cpu_seconds(gateway.pid), redis_cpu(client),
+                                  redis_commands(client), time.monotonic())
         rss_full = rss(gateway.pid)
         for c in clients:
             c.stdin.write('\n')
@@ -234,12 +279,15 @@ def push_round(tmp, streams, jobs, rate, seconds, client):
         'p99': latency[int(len(latency) * 0.99)] * 1000 if latency else float('nan'),
         'deliveries': deliveries,
         'cpu_per_1000': cpu / max(len(latency), 1) * 1000,
-        'cpu_per_follower_s': (cpu + rcpu1 - rcpu0) / (t1 - t0) / max(held, 1),
+        'server_per_follower_s': cpu / (t1 - t0) / max(held, 1),
+        'redis_per_follower_s': (rcpu1 - rcpu0) / (t1 - t0) / max(held, 1),
+        'redis_cmds_s': (rcmd1 - rcmd0) / (t1 - t0),
     }
 
 
-def poll_round(tmp, followers, jobs, seconds, client):
-    """``followers`` polling the batch verify of one job each at 2 Hz."""
+def poll_round(tmp, followers, jobs, seconds, client, redis_url):
+    """``followers`` polling the batch verify of one job each at 2 Hz (the
+    same ini as the gateway's: the integration app, its batch verify)."""
     from pyramid_immortus.strategies.redis import RedisStrategy
 
     client.flushdb()
@@ -252,7 +300,7 @@ def poll_round(tmp, followers, jobs, seconds, client):
     with open(ini, 'w') as f:
         f.write('[app:main]\nuse = call:tests.integration_app:main\n'
                 'immortus.queue_adapter = async\nimmortus.tracking_strategy = redis\n'
-                f'immortus.redis_url = {REDIS_URL}\n')
+                f'immortus.redis_url = {redis_url}\n')
     log = open(os.path.join(tmp, 'web.log'), 'w')
     web = start([sys.executable, '-m', 'bench.serve', ini], log)
     try:
@@ -301,8 +349,21 @@ def poll_round(tmp, followers, jobs, seconds, client):
         'requests_s': (after[3] - before[3]) / elapsed,
         'redis_cmds_s': (after[2] - before[2]) / elapsed,
         'errors': counts['errors'],
-        'cpu_per_follower_s': (after[0] - before[0] + after[1] - before[1]) / elapsed / followers,
+        'server_per_follower_s': (after[0] - before[0]) / elapsed / followers,
+        'redis_per_follower_s': (after[1] - before[1]) / elapsed / followers,
     }
+
+
+def total_cpu(r):
+    """Server CPU seconds per follower-second: the gateway's or waitress's,
+    plus Redis's."""
+    return r['server_per_follower_s'] + r['redis_per_follower_s']
+
+
+def cpu_row(name, r, requests_s):
+    server, db = r['server_per_follower_s'] * 1000, r['redis_per_follower_s'] * 1000
+    return (f"| {name} | {server + db:.3f} | {server:.3f} | {db:.3f} | {requests_s} "
+            f"| {r['redis_cmds_s']:,.0f} | {r['errors']} |")
 
 
 def main():
@@ -316,38 +377,65 @@ def main():
                              'streams on 100 jobs, 2,000 deliveries/s)')
     parser.add_argument('--seconds', type=float, default=20)
     parser.add_argument('--cpu-streams', type=int, default=1000,
-                        help='streams (and pollers) of the CPU comparison at 1 change/s')
+                        help='streams of the CPU comparison at 1 change/s')
+    parser.add_argument('--pollers', type=int, default=300,
+                        help='pollers of the CPU comparison (default 300: about 600 requests/s)')
+    parser.add_argument('--rounds', default='big,push,poll',
+                        help='which rounds to run (default big,push,poll)')
+    parser.add_argument('--redis-url', help='an existing Redis database to use (it is emptied); '
+                                            'default: a redis-server of the bench\'s own')
     args = parser.parse_args()
+    rounds = set(args.rounds.split(','))
     raise_file_limit()
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
-    client.ping()
     with tempfile.TemporaryDirectory() as tmp:
-        big = push_round(tmp, args.streams, args.jobs, args.rate, args.seconds, client)
-        cmp_push = push_round(tmp, args.cpu_streams, args.cpu_streams, 1.0, args.seconds, client)
-        cmp_poll = poll_round(tmp, min(args.cpu_streams, 300), args.cpu_streams, args.seconds,
-                              client)
-    client.flushdb()
-    print(f'\n{time.strftime("%Y-%m-%d")}; {os.cpu_count()} cores; Redis on loopback\n')
+        server = None
+        if args.redis_url is None:
+            if shutil.which('redis-server') is None:
+                sys.exit('redis-server is not installed: pass --redis-url')
+            server, redis_url = private_redis(tmp)
+        else:
+            redis_url = args.redis_url
+        client = redis.Redis.from_url(redis_url)
+        try:
+            client.ping()
+            big = cmp_push = cmp_poll = None
+            if 'big' in rounds:
+                big = push_round(tmp, args.streams, args.jobs, args.rate, args.seconds, client,
+                                 redis_url)
+            if 'push' in rounds:
+                cmp_push = push_round(tmp, args.cpu_streams, args.cpu_streams, 1.0, args.seconds,
+                                      client, redis_url)
+            if 'poll' in rounds:
+                cmp_poll = poll_round(tmp, args.pollers, args.pollers, args.seconds, client,
+                                      redis_url)
+            client.flushdb()
+        finally:
+            if server is not None:
+                stop(server)
+    where = 'a redis-server of its own' if server is not None else redis_url
+    print(f'\n{time.strftime("%Y-%m-%d")}; {os.cpu_count()} cores; Redis: {where}\n')
     print('| run | streams held | errors | gateway RSS/stream | p50 ms | p99 ms '
           '| deliveries/s | CPU s per 1,000 deliveries |')
     print('|---|---:|---:|---:|---:|---:|---:|---:|')
     for name, r in ((f'{args.streams:,} streams, {args.jobs} jobs, {args.rate}/s each', big),
                     (f'{args.cpu_streams:,} streams, 1 job each, 1/s', cmp_push)):
-        print(f"| {name} | {r['held']:,} (at end {r['held_at_end']:,}) | {r['errors']} "
-              f"| {r['rss_per_stream'] / 1024:.1f} KB | {r['p50']:.1f} | {r['p99']:.1f} "
-              f"| {r['deliveries']:,.0f} | {r['cpu_per_1000']:.3f} |")
-    print('\n| follower of a job changing 1/s | server CPU ms per follower-second '
-          '(gateway or web, + Redis) | requests/s | Redis commands/s | errors |')
-    print('|---|---:|---:|---:|---:|')
-    print(f"| push (SSE) | {cmp_push['cpu_per_follower_s'] * 1000:.3f} | 0 | - "
-          f"| {cmp_push['errors']} |")
-    print(f"| polling batch verify at 2 Hz ({cmp_poll['followers']} followers) "
-          f"| {cmp_poll['cpu_per_follower_s'] * 1000:.3f} | {cmp_poll['requests_s']:,.0f} "
-          f"| {cmp_poll['redis_cmds_s']:,.0f} | {cmp_poll['errors']} |")
-    ratio = cmp_poll['cpu_per_follower_s'] / max(cmp_push['cpu_per_follower_s'], 1e-9)
-    print(f'\npolling costs {ratio:.1f}x the server CPU of push per follower')
+        if r is not None:
+            print(f"| {name} | {r['held']:,} (at end {r['held_at_end']:,}) | {r['errors']} "
+                  f"| {r['rss_per_stream'] / 1024:.1f} KB | {r['p50']:.1f} | {r['p99']:.1f} "
+                  f"| {r['deliveries']:,.0f} | {r['cpu_per_1000']:.3f} |")
+    print('\n| follower of its own job, changing 1/s | server CPU ms per follower-second '
+          '| gateway or web | Redis | requests/s | Redis commands/s | errors |')
+    print('|---|---:|---:|---:|---:|---:|---:|')
+    if cmp_push is not None:
+        print(cpu_row(f"push (SSE, {cmp_push['held']:,} streams)", cmp_push, 0))
+    if cmp_poll is not None:
+        print(cpu_row(f"polling the batch verify at 2 Hz ({cmp_poll['followers']} followers)",
+                      cmp_poll, f"{cmp_poll['requests_s']:,.0f}"))
+    if cmp_push is not None and cmp_poll is not None:
+        ratio = total_cpu(cmp_poll) / max(total_cpu(cmp_push), 1e-9)
+        print(f'\npolling costs {ratio:.1f}x the server CPU of push per follower')
 
 
 if __name__ == '__main__':
