@@ -2,9 +2,9 @@
 jobs, and the streams each job's changes fan out to.
 
 A job followed by any number of streams is subscribed once (its channel is
-reference-counted), read once per change (in a thread, through its tracking
-strategy, as the batch verify reads it), and the event made of that read is
-handed to each stream that the batch verify authorized for that job.  A
+reference-counted), read once per change (see :mod:`.reading`: the changes
+of a few ms in one read), and the event made of that read is handed to each
+stream that the batch verify authorized for that job.  A
 stream keeps at most one undelivered event per job (the latest), so a
 client that stops reading costs no more memory, and delays nobody else.
 """
@@ -15,14 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 import redis.asyncio
-from pyramid.threadlocal import manager
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ..catalog import find_tracking_strategy
-from ..exceptions import UnknownJob
-from ..views import judge, read_records
 from . import CHANNEL_PREFIX, PROGRESS_FIELDS
+from .reading import READ, loop_readable, read_entries, read_in_loop
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +31,8 @@ REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
 BATCH_WINDOW = 0.01
 #: Ids read in one call of a strategy.
 READ_CHUNK = 500
+#: Seconds a read of the event loop may wait for Redis.
+READ_TIMEOUT = 5
 
 
 class Unavailable(Exception):
@@ -50,27 +49,6 @@ def has_ended(entry):
 def job_event(entry):
     """The SSE bytes of one job's entry."""
     return b'event: job\ndata: ' + json.dumps(entry).encode() + b'\n\n'
-
-
-def read_entries(registry, job_class, job_ids):
-    """``{job_id: entry}``: the batch verify's entries of ``job_ids`` (one
-    read of their strategy), without its owner check, which the stream's
-    own batch verify did when it opened."""
-    manager.push({'registry': registry, 'request': None})
-    try:
-        try:
-            strategy = find_tracking_strategy(registry, job_class)
-            records = read_records(strategy, job_ids, False)
-        except Exception as exc:
-            records = dict.fromkeys(job_ids, exc)
-        entries = {}
-        for job_id in job_ids:
-            record = records.get(job_id, UnknownJob(job_id))
-            status, data = judge(None, job_id, record, job_class, False)
-            entries[job_id] = dict(data, code=status)
-        return entries
-    finally:
-        manager.pop()
 
 
 class Stream:
@@ -144,6 +122,7 @@ class Hub:
         self.closing = False
         self.reads = 0         # shared reads made (jobs read)
         self._dirty = {}
+        self._loop_readable = {}  # job_class -> its strategy, or None
         self._dirty_event = None
         self._lock = None
         self._pubsub = None
@@ -158,6 +137,10 @@ class Hub:
         self._client = redis.asyncio.Redis.from_url(
             self.redis_url, socket_connect_timeout=2, socket_keepalive=True,
             health_check_interval=0, retry=Retry(NoBackoff(), 0))
+        self._reader = redis.asyncio.Redis.from_url(
+            self.redis_url, socket_connect_timeout=2, socket_timeout=READ_TIMEOUT,
+            socket_keepalive=True, health_check_interval=0, retry=Retry(NoBackoff(), 0))
+        self._read_script = self._reader.register_script(READ)
         self._tasks = [asyncio.ensure_future(self._listen()),
                        asyncio.ensure_future(self._read_loop()),
                        asyncio.ensure_future(self._tick())]
@@ -188,6 +171,7 @@ class Hub:
             except Exception:  # pragma: no cover
                 pass
         await self._client.aclose()
+        await self._reader.aclose()
         self._read_pool.shutdown(wait=False)
 
     # -- subscriptions ---------------------------------------------------
@@ -340,14 +324,39 @@ class Hub:
         started = loop.time()
         for followed in members:
             followed.last_read = started
-        try:
-            entries = await loop.run_in_executor(
-                self._read_pool, read_entries, self.registry, job_class,
-                [f.job_id for f in members])
-        except Exception:  # pragma: no cover - read_entries catches what strategies raise
-            log.exception('reading %d jobs failed', len(members))
-            return
+        job_ids = [f.job_id for f in members]
+        entries = await self._read_in_loop(job_class, job_ids)
+        rest = [job_id for job_id in job_ids if job_id not in entries]
+        if rest:
+            try:
+                entries.update(await loop.run_in_executor(
+                    self._read_pool, read_entries, self.registry, job_class, rest))
+            except Exception:  # pragma: no cover - read_entries catches what strategies raise
+                log.exception('reading %d jobs failed', len(rest))
+                return
         self.reads += len(members)
+        self._deliver(members, entries)
+
+    async def _read_in_loop(self, job_class, job_ids):
+        """``{job_id: entry}`` of the jobs of ``job_ids`` that the event loop
+        can read (none when their strategy is not in its Redis, or the read
+        fails: the thread's read answers then)."""
+        if job_class not in self._loop_readable:
+            self._loop_readable[job_class] = loop_readable(self.registry, job_class,
+                                                           self._reader)
+        strategy = self._loop_readable[job_class]
+        if strategy is None:
+            return {}
+        try:
+            return await read_in_loop(self._read_script, strategy, job_class, job_ids)
+        except Exception as exc:
+            log.debug('reading %d jobs in the event loop failed: %s', len(job_ids), exc)
+            return {}
+
+    def _deliver(self, members, entries):
+        """Hand each stream of ``members`` the event of its job's new entry
+        (none for an entry that did not change, nor for a 500 or 503: not
+        an answer about the job, which is read again later)."""
         for followed in members:
             entry = entries[followed.job_id]
             if entry['code'] in (500, 503):

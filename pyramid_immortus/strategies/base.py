@@ -3,6 +3,13 @@ from ..connection import backend_errors
 from ..exceptions import UnknownJob
 
 
+class Unsettled(Exception):
+    """``decode(job_id, raw, settle=None)`` of a record that a read must
+    settle first (write it as failed: its lease ran out), which a reader
+    that may not write (the events gateway's event loop) leaves to
+    ``read_many``."""
+
+
 class ReportingStrategy:
     """Derives ``read_many``, ``report``, ``report_many``, ``owner``,
     ``completed`` and ``meta`` from two methods: ``fetch(job_ids)``, the raw
@@ -10,8 +17,20 @@ class ReportingStrategy:
     record as a :class:`~pyramid_immortus.status.JobRecord` (raising
     :class:`UnknownJob` for a missing one)."""
 
+    #: For a strategy whose records are in Redis (``connection``,
+    #: ``key(job_id)``): ``(command, *arguments)`` (strings), the read of one
+    #: raw record, ``command(key(job_id), *arguments)``, which ``fetch``
+    #: pipelines.  The events gateway sends the same on its asyncio
+    #: connection and decodes with ``settle=None``.  ``None``: not in Redis.
+    redis_read = None
+
     def fetch(self, job_ids):
-        raise NotImplementedError
+        """The raw records of ``job_ids`` in one read: by default,
+        ``redis_read`` of each, pipelined."""
+        if self.redis_read is None:
+            raise NotImplementedError
+        command, *arguments = self.redis_read
+        return pipelined(self.connection, command, [self.key(j) for j in job_ids], *arguments)
 
     def decode(self, job_id, raw):
         raise NotImplementedError

@@ -12,7 +12,7 @@ from ..status import (
     ENDED, FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report,
     exception_info, isoformat, lease_expired, progress_info, worker_lost,
 )
-from .base import ReportingStrategy, pipelined, restarted_within
+from .base import ReportingStrategy, Unsettled, restarted_within
 
 _JSON_FIELDS = ('progress', 'meta', 'exception', 'result')
 #: Fields that stay on the server: never in a report, never published.
@@ -169,16 +169,16 @@ class RedisStrategy(ReportingStrategy):
 
     # -- reading ---------------------------------------------------------
 
-    def fetch(self, job_ids):
-        """The hashes of ``job_ids``, one ``HGETALL`` each, pipelined."""
-        return pipelined(self.connection, 'hgetall', [self.key(j) for j in job_ids])
+    #: ``fetch`` reads each hash whole, one ``HGETALL`` each, pipelined
+    redis_read = ('hgetall',)
 
     def decode(self, job_id, raw, settle=True):
         """A hash as a :class:`JobRecord`.  A job whose lease has run out is
         recorded as failed (``WorkerLost``) then and there, so that it
         reads the same for ever after; unless Redis itself restarted less
         than a lease ago (the heartbeats may not have got through), when
-        the job reads as it is until then."""
+        the job reads as it is until then.  ``settle=None`` raises
+        :class:`Unsettled` for such a job instead (no command is sent)."""
         if not raw:
             raise UnknownJob(job_id)
         record = {k.decode(): v.decode() for k, v in raw.items()}
@@ -190,6 +190,8 @@ class RedisStrategy(ReportingStrategy):
         now = self.clock()
         if lease_expired(status, float(deadline) if deadline else None, now) and not (
                 settle and restarted_within(self.connection, float(record.get('lease') or 0))):
+            if settle is None:
+                raise Unsettled(job_id)
             if settle:
                 self._write(job_id, 'lose', status=FAILED, ended_at=isoformat(now),
                             exception=worker_lost())

@@ -14,7 +14,7 @@ from ..status import (
     FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report, exception_info,
     isoformat, lease_expired, progress_info, worker_lost,
 )
-from .base import ReportingStrategy, pipelined, restarted_within
+from .base import ReportingStrategy, Unsettled, restarted_within
 
 #: rq's job states in this add-on's vocabulary.
 RQ_STATES = {
@@ -213,14 +213,14 @@ class RQStrategy(ReportingStrategy):
 
     # -- reading ---------------------------------------------------------
 
-    def fetch(self, job_ids):
-        """The fields read of ``job_ids``, one ``HMGET`` each, pipelined."""
-        return pipelined(self.connection, 'hmget', [self.key(j) for j in job_ids],
-                         _FIELDS)
+    #: ``fetch`` reads the fields it needs, one ``HMGET`` each, pipelined
+    redis_read = ('hmget', *_FIELDS)
 
     def decode(self, job_id, values, settle=True):
         """rq's fields as a :class:`JobRecord`, with rq's status as the
-        report's ``rq_status``."""
+        report's ``rq_status``.  A started job whose lease ran out is
+        recorded as lost (unless Redis restarted within a lease);
+        ``settle=None`` raises :class:`Unsettled` for it instead."""
         (status, enqueued_at, started_at, ended_at, heartbeat, deadline, progress, meta,
          exception, owner, job_class, ended, attempt, max_attempts, scheduled_at, retry_at,
          last_error, result) = values
@@ -238,6 +238,8 @@ class RQStrategy(ReportingStrategy):
                       else DEFAULT_LEASE)
             if lease_expired(state, lease, now) and not (
                     settle and restarted_within(self.connection, length)):
+                if settle is None:
+                    raise Unsettled(job_id)
                 ended = ended_mark(FAILED, worker_lost(), now).encode()
                 if settle:
                     with backend_errors():
