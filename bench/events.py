@@ -17,6 +17,7 @@ The CPU comparison gives each follower a job of its own that changes once a
 second, in both modes (the same writes per follower), and bills the server
 side: the gateway (push) or waitress (polling), plus Redis.
 """
+
 import argparse
 import asyncio
 import json
@@ -64,6 +65,7 @@ def redis_commands(client):
 
 
 # -- the load generator (a subprocess) ---------------------------------------
+
 
 async def follow(host, port, query, opened, stats, stop):
     try:
@@ -114,8 +116,9 @@ async def client_main(host, port, queries, hold):
     stats['measuring'] = False
     held = sum(1 for t in tasks if not t.done())
     latency = stats['latency']
-    print(json.dumps({'held_at_end': held, 'errors': stats['errors'], 'latency': latency}),
-          flush=True)
+    print(
+        json.dumps({'held_at_end': held, 'errors': stats['errors'], 'latency': latency}), flush=True
+    )
     stop.set()
     for task in tasks:
         task.cancel()
@@ -126,6 +129,7 @@ def run_client(argv):
     host, port, spec = argv[0], int(argv[1]), json.loads(argv[2])
     try:
         import uvloop
+
         uvloop.install()
     except ImportError:
         pass
@@ -133,6 +137,7 @@ def run_client(argv):
 
 
 # -- the run ------------------------------------------------------------------
+
 
 def child_env():
     """The environment of the processes started here: this checkout first
@@ -142,8 +147,14 @@ def child_env():
 
 
 def start(args, log):
-    return subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env=child_env(), start_new_session=True)
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=child_env(),
+        start_new_session=True,
+    )
 
 
 def wait_line(path, prefix, proc, timeout=60):
@@ -196,9 +207,23 @@ def private_redis(tmp):
 
     port = free_port()
     proc = subprocess.Popen(
-        ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
-         '--appendonly', 'no', '--dir', tmp], stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            'redis-server',
+            '--port',
+            str(port),
+            '--bind',
+            '127.0.0.1',
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+            '--dir',
+            tmp,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     client = redis.Redis(port=port)
     deadline = time.monotonic() + 10
     while True:
@@ -224,12 +249,25 @@ def push_round(tmp, streams, jobs, rate, seconds, client, redis_url):
         strategy.job_started(job_id)
     ini = os.path.join(tmp, 'events.ini')
     with open(ini, 'w') as f:
-        f.write('[app:main]\nuse = call:tests.integration_app:main\n'
-                'immortus.queue_adapter = async\nimmortus.tracking_strategy = redis\n'
-                f'immortus.redis_url = {redis_url}\nimmortus.progress_interval = 0\n')
+        f.write(
+            '[app:main]\nuse = call:tests.integration_app:main\n'
+            'immortus.queue_adapter = async\nimmortus.tracking_strategy = redis\n'
+            f'immortus.redis_url = {redis_url}\nimmortus.progress_interval = 0\n'
+        )
     log = open(os.path.join(tmp, 'gateway.log'), 'w')
-    gateway = start([sys.executable, '-m', 'pyramid_immortus.events', ini, '--port', '0',
-                     '--log-level', 'warning'], log)
+    gateway = start(
+        [
+            sys.executable,
+            '-m',
+            'pyramid_immortus.events',
+            ini,
+            '--port',
+            '0',
+            '--log-level',
+            'warning',
+        ],
+        log,
+    )
     try:
         line = wait_line(log.name, 'immortus-events: serving', gateway)
         port = int(line.rsplit(':', 1)[1])
@@ -238,11 +276,18 @@ def push_round(tmp, streams, jobs, rate, seconds, client, redis_url):
         queries = [f'ids={job_ids[n % jobs]}' for n in range(streams)]
         clients = []
         for start_at in range(0, streams, per_client):
-            spec = json.dumps(queries[start_at:start_at + per_client])
-            clients.append(subprocess.Popen(
-                [sys.executable, __file__, '--client', '127.0.0.1', str(port), spec],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                env=child_env(), start_new_session=True))
+            spec = json.dumps(queries[start_at : start_at + per_client])
+            clients.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, '--client', '127.0.0.1', str(port), spec],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    cwd=ROOT,
+                    env=child_env(),
+                    start_new_session=True,
+                )
+            )
         held = sum(json.loads(c.stdout.readline())['held'] for c in clients)
         halt = threading.Event()
         thread = threading.Thread(target=writer, args=(strategy, job_ids, rate, halt))
@@ -251,11 +296,19 @@ def push_round(tmp, streams, jobs, rate, seconds, client, redis_url):
         for c in clients:
             c.stdin.write('\n')
             c.stdin.flush()
-        cpu0, rcpu0, rcmd0, t0 = (cpu_seconds(gateway.pid), redis_cpu(client),
-                                  redis_commands(client), time.monotonic())
+        cpu0, rcpu0, rcmd0, t0 = (
+            cpu_seconds(gateway.pid),
+            redis_cpu(client),
+            redis_commands(client),
+            time.monotonic(),
+        )
         time.sleep(seconds)
-        cpu1, rcpu1, rcmd1, t1 = (cpu_seconds(gateway.pid), redis_cpu(client),
-                                  redis_commands(client), time.monotonic())
+        cpu1, rcpu1, rcmd1, t1 = (
+            cpu_seconds(gateway.pid),
+            redis_cpu(client),
+            redis_commands(client),
+            time.monotonic(),
+        )
         rss_full = rss(gateway.pid)
         for c in clients:
             c.stdin.write('\n')
@@ -271,7 +324,8 @@ def push_round(tmp, streams, jobs, rate, seconds, client, redis_url):
     deliveries = len(latency) / (t1 - t0)
     cpu = cpu1 - cpu0
     return {
-        'streams': streams, 'held': held,
+        'streams': streams,
+        'held': held,
         'held_at_end': sum(r['held_at_end'] for r in results),
         'errors': sum(r['errors'] for r in results),
         'rss_per_stream': (rss_full - rss_empty) / max(held, 1),
@@ -298,9 +352,11 @@ def poll_round(tmp, followers, jobs, seconds, client, redis_url):
         strategy.job_started(job_id)
     ini = os.path.join(tmp, 'web.ini')
     with open(ini, 'w') as f:
-        f.write('[app:main]\nuse = call:tests.integration_app:main\n'
-                'immortus.queue_adapter = async\nimmortus.tracking_strategy = redis\n'
-                f'immortus.redis_url = {redis_url}\n')
+        f.write(
+            '[app:main]\nuse = call:tests.integration_app:main\n'
+            'immortus.queue_adapter = async\nimmortus.tracking_strategy = redis\n'
+            f'immortus.redis_url = {redis_url}\n'
+        )
     log = open(os.path.join(tmp, 'web.log'), 'w')
     web = start([sys.executable, '-m', 'bench.serve', ini], log)
     try:
@@ -312,8 +368,9 @@ def poll_round(tmp, followers, jobs, seconds, client, redis_url):
 
         async def poller(n):
             reader, writer_ = await asyncio.open_connection('127.0.0.1', port)
-            request = (f'GET /immortus/verify?ids={job_ids[n % jobs]} HTTP/1.1\r\n'
-                       'Host: x\r\n\r\n').encode()
+            request = (
+                f'GET /immortus/verify?ids={job_ids[n % jobs]} HTTP/1.1\r\nHost: x\r\n\r\n'
+            ).encode()
             await asyncio.sleep(n * 0.5 / followers)
             while not halt.is_set():
                 began = time.monotonic()
@@ -330,11 +387,21 @@ def poll_round(tmp, followers, jobs, seconds, client, redis_url):
         async def run():
             tasks = [asyncio.ensure_future(poller(n)) for n in range(followers)]
             await asyncio.sleep(2)
-            before = (cpu_seconds(web.pid), redis_cpu(client), redis_commands(client),
-                      counts['requests'], time.monotonic())
+            before = (
+                cpu_seconds(web.pid),
+                redis_cpu(client),
+                redis_commands(client),
+                counts['requests'],
+                time.monotonic(),
+            )
             await asyncio.sleep(seconds)
-            after = (cpu_seconds(web.pid), redis_cpu(client), redis_commands(client),
-                     counts['requests'], time.monotonic())
+            after = (
+                cpu_seconds(web.pid),
+                redis_cpu(client),
+                redis_commands(client),
+                counts['requests'],
+                time.monotonic(),
+            )
             halt.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             return before, after
@@ -362,8 +429,10 @@ def total_cpu(r):
 
 def cpu_row(name, r, requests_s):
     server, db = r['server_per_follower_s'] * 1000, r['redis_per_follower_s'] * 1000
-    return (f"| {name} | {server + db:.3f} | {server:.3f} | {db:.3f} | {requests_s} "
-            f"| {r['redis_cmds_s']:,.0f} | {r['errors']} |")
+    return (
+        f'| {name} | {server + db:.3f} | {server:.3f} | {db:.3f} | {requests_s} '
+        f'| {r["redis_cmds_s"]:,.0f} | {r["errors"]} |'
+    )
 
 
 def main():
@@ -372,18 +441,31 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--streams', type=int, default=10000)
     parser.add_argument('--jobs', type=int, default=100)
-    parser.add_argument('--rate', type=float, default=0.2,
-                        help='progress writes per job per second (default 0.2: with 10,000 '
-                             'streams on 100 jobs, 2,000 deliveries/s)')
+    parser.add_argument(
+        '--rate',
+        type=float,
+        default=0.2,
+        help='progress writes per job per second (default 0.2: with 10,000 '
+        'streams on 100 jobs, 2,000 deliveries/s)',
+    )
     parser.add_argument('--seconds', type=float, default=20)
-    parser.add_argument('--cpu-streams', type=int, default=1000,
-                        help='streams of the CPU comparison at 1 change/s')
-    parser.add_argument('--pollers', type=int, default=300,
-                        help='pollers of the CPU comparison (default 300: about 600 requests/s)')
-    parser.add_argument('--rounds', default='big,push,poll',
-                        help='which rounds to run (default big,push,poll)')
-    parser.add_argument('--redis-url', help='an existing Redis database to use (it is emptied); '
-                                            'default: a redis-server of the bench\'s own')
+    parser.add_argument(
+        '--cpu-streams', type=int, default=1000, help='streams of the CPU comparison at 1 change/s'
+    )
+    parser.add_argument(
+        '--pollers',
+        type=int,
+        default=300,
+        help='pollers of the CPU comparison (default 300: about 600 requests/s)',
+    )
+    parser.add_argument(
+        '--rounds', default='big,push,poll', help='which rounds to run (default big,push,poll)'
+    )
+    parser.add_argument(
+        '--redis-url',
+        help='an existing Redis database to use (it is emptied); '
+        "default: a redis-server of the bench's own",
+    )
     args = parser.parse_args()
     rounds = set(args.rounds.split(','))
     raise_file_limit()
@@ -402,37 +484,53 @@ def main():
             client.ping()
             big = cmp_push = cmp_poll = None
             if 'big' in rounds:
-                big = push_round(tmp, args.streams, args.jobs, args.rate, args.seconds, client,
-                                 redis_url)
+                big = push_round(
+                    tmp, args.streams, args.jobs, args.rate, args.seconds, client, redis_url
+                )
             if 'push' in rounds:
-                cmp_push = push_round(tmp, args.cpu_streams, args.cpu_streams, 1.0, args.seconds,
-                                      client, redis_url)
+                cmp_push = push_round(
+                    tmp, args.cpu_streams, args.cpu_streams, 1.0, args.seconds, client, redis_url
+                )
             if 'poll' in rounds:
-                cmp_poll = poll_round(tmp, args.pollers, args.pollers, args.seconds, client,
-                                      redis_url)
+                cmp_poll = poll_round(
+                    tmp, args.pollers, args.pollers, args.seconds, client, redis_url
+                )
             client.flushdb()
         finally:
             if server is not None:
                 stop(server)
     where = 'a redis-server of its own' if server is not None else redis_url
     print(f'\n{time.strftime("%Y-%m-%d")}; {os.cpu_count()} cores; Redis: {where}\n')
-    print('| run | streams held | errors | gateway RSS/stream | p50 ms | p99 ms '
-          '| deliveries/s | CPU s per 1,000 deliveries |')
+    print(
+        '| run | streams held | errors | gateway RSS/stream | p50 ms | p99 ms '
+        '| deliveries/s | CPU s per 1,000 deliveries |'
+    )
     print('|---|---:|---:|---:|---:|---:|---:|---:|')
-    for name, r in ((f'{args.streams:,} streams, {args.jobs} jobs, {args.rate}/s each', big),
-                    (f'{args.cpu_streams:,} streams, 1 job each, 1/s', cmp_push)):
+    for name, r in (
+        (f'{args.streams:,} streams, {args.jobs} jobs, {args.rate}/s each', big),
+        (f'{args.cpu_streams:,} streams, 1 job each, 1/s', cmp_push),
+    ):
         if r is not None:
-            print(f"| {name} | {r['held']:,} (at end {r['held_at_end']:,}) | {r['errors']} "
-                  f"| {r['rss_per_stream'] / 1024:.1f} KB | {r['p50']:.1f} | {r['p99']:.1f} "
-                  f"| {r['deliveries']:,.0f} | {r['cpu_per_1000']:.3f} |")
-    print('\n| follower of its own job, changing 1/s | server CPU ms per follower-second '
-          '| gateway or web | Redis | requests/s | Redis commands/s | errors |')
+            print(
+                f'| {name} | {r["held"]:,} (at end {r["held_at_end"]:,}) | {r["errors"]} '
+                f'| {r["rss_per_stream"] / 1024:.1f} KB | {r["p50"]:.1f} | {r["p99"]:.1f} '
+                f'| {r["deliveries"]:,.0f} | {r["cpu_per_1000"]:.3f} |'
+            )
+    print(
+        '\n| follower of its own job, changing 1/s | server CPU ms per follower-second '
+        '| gateway or web | Redis | requests/s | Redis commands/s | errors |'
+    )
     print('|---|---:|---:|---:|---:|---:|---:|')
     if cmp_push is not None:
-        print(cpu_row(f"push (SSE, {cmp_push['held']:,} streams)", cmp_push, 0))
+        print(cpu_row(f'push (SSE, {cmp_push["held"]:,} streams)', cmp_push, 0))
     if cmp_poll is not None:
-        print(cpu_row(f"polling the batch verify at 2 Hz ({cmp_poll['followers']} followers)",
-                      cmp_poll, f"{cmp_poll['requests_s']:,.0f}"))
+        print(
+            cpu_row(
+                f'polling the batch verify at 2 Hz ({cmp_poll["followers"]} followers)',
+                cmp_poll,
+                f'{cmp_poll["requests_s"]:,.0f}',
+            )
+        )
     if cmp_push is not None and cmp_poll is not None:
         ratio = total_cpu(cmp_poll) / max(total_cpu(cmp_push), 1e-9)
         print(f'\npolling costs {ratio:.1f}x the server CPU of push per follower')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 T = TypeVar('T', bound=type)
 
@@ -69,7 +69,8 @@ class retry_on:
         self.wait = wait
 
     def __call__(self, job_class: T) -> T:
-        job_class.retry_policies = (self, *getattr(job_class, 'retry_policies', ()))
+        policies = (self, *getattr(job_class, 'retry_policies', ()))
+        cast(Any, job_class).retry_policies = policies
         return job_class
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ message (what the message holds only tells a progress from a change of
 state), so a strategy of your own takes part by publishing any such message
 after each write it makes.
 """
+
 import json
 
 #: The channel of job ``ID`` is ``CHANNEL_PREFIX + ID``.

@@ -1,4 +1,5 @@
 """``python -m pyramid_immortus.events CONFIG_URI``: the events gateway."""
+
 import sys
 
 from .gateway import main

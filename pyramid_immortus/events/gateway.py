@@ -7,6 +7,7 @@ the stream request's own cookies and headers: authorization is exactly
 its), then one event per change of a followed job, then ``event: end``
 once every followed job has ended or answered a non-200 code.
 """
+
 import argparse
 import asyncio
 import json
@@ -25,9 +26,19 @@ from .hub import Hub, Stream, Unavailable, has_ended, job_event
 log = logging.getLogger(__name__)
 
 #: Request headers not passed on to the batch verify.
-SKIPPED_HEADERS = frozenset((b'host', b'accept', b'accept-encoding', b'connection',
-                             b'content-length', b'transfer-encoding', b'upgrade',
-                             b'keep-alive', b'te'))
+SKIPPED_HEADERS = frozenset(
+    (
+        b'host',
+        b'accept',
+        b'accept-encoding',
+        b'connection',
+        b'content-length',
+        b'transfer-encoding',
+        b'upgrade',
+        b'keep-alive',
+        b'te',
+    )
+)
 END_EVENT = b'event: end\ndata: {}\n\n'
 PING = b': keepalive\n\n'
 
@@ -47,8 +58,13 @@ class EventsApp:
         self.allow_origins = frozenset(settings.events_allow_origins)
         self.batch_max = settings.batch_max
         self.verify_threads = verify_threads
-        self.hub = Hub(registry, settings.redis_url, settings.progress_interval,
-                       settings.events_keepalive, read_threads)
+        self.hub = Hub(
+            registry,
+            settings.redis_url,
+            settings.progress_interval,
+            settings.events_keepalive,
+            read_threads,
+        )
         self._verify_pool = None
         #: called once the gateway serves (the console script prints its address)
         self.on_ready = None
@@ -65,15 +81,17 @@ class EventsApp:
         if scope['method'] == 'OPTIONS':
             extra = []
             if cors:
-                extra = [(b'access-control-allow-methods', b'GET'),
-                         (b'access-control-allow-headers', b'Last-Event-ID, Cache-Control, Accept'),
-                         (b'access-control-max-age', b'600')]
-            await send({'type': 'http.response.start', 'status': 204,
-                        'headers': cors + extra})
+                extra = [
+                    (b'access-control-allow-methods', b'GET'),
+                    (b'access-control-allow-headers', b'Last-Event-ID, Cache-Control, Accept'),
+                    (b'access-control-max-age', b'600'),
+                ]
+            await send({'type': 'http.response.start', 'status': 204, 'headers': cors + extra})
             return await send({'type': 'http.response.body', 'body': b''})
         if scope['method'] != 'GET':
-            return await self.json(send, 405, {'error': 'method not allowed'},
-                                   cors + [(b'allow', b'GET, OPTIONS')])
+            return await self.json(
+                send, 405, {'error': 'method not allowed'}, cors + [(b'allow', b'GET, OPTIONS')]
+            )
         await self.stream(scope, receive, send, cors)
 
     # -- HTTP helpers -----------------------------------------------------
@@ -89,14 +107,26 @@ class EventsApp:
                 origin = value.decode('latin-1')
         if origin is None or origin not in self.allow_origins:
             return [(b'vary', b'Origin')]
-        return [(b'access-control-allow-origin', origin.encode('latin-1')),
-                (b'access-control-allow-credentials', b'true'), (b'vary', b'Origin')]
+        return [
+            (b'access-control-allow-origin', origin.encode('latin-1')),
+            (b'access-control-allow-credentials', b'true'),
+            (b'vary', b'Origin'),
+        ]
 
     async def json(self, send, status, data, extra=()):
         body = json.dumps(data).encode()
-        await send({'type': 'http.response.start', 'status': status, 'headers': [
-            (b'content-type', b'application/json'), (b'cache-control', b'no-store'),
-            (b'content-length', str(len(body)).encode()), *extra]})
+        await send(
+            {
+                'type': 'http.response.start',
+                'status': status,
+                'headers': [
+                    (b'content-type', b'application/json'),
+                    (b'cache-control', b'no-store'),
+                    (b'content-length', str(len(body)).encode()),
+                    *extra,
+                ],
+            }
+        )
         await send({'type': 'http.response.body', 'body': body})
 
     async def lifespan(self, receive, send):
@@ -104,8 +134,9 @@ class EventsApp:
             message = await receive()
             if message['type'] == 'lifespan.startup':
                 loop = asyncio.get_running_loop()
-                self._verify_pool = ThreadPoolExecutor(self.verify_threads,
-                                                       thread_name_prefix='immortus-verify')
+                self._verify_pool = ThreadPoolExecutor(
+                    self.verify_threads, thread_name_prefix='immortus-verify'
+                )
                 loop.set_default_executor(self._verify_pool)
                 await self.hub.start()
                 if not await self.hub.wait_connected(5):
@@ -124,7 +155,7 @@ class EventsApp:
         """``(status, JSON body)`` of the application's batch verify for
         ``query``, on a request with the stream request's headers (cookies,
         authorization...), client address and scheme."""
-        headers = {}
+        headers: dict[str, str] = {}
         host = None
         for name, value in scope['headers']:
             if name == b'host':
@@ -139,9 +170,12 @@ class EventsApp:
             host = f'{server[0]}:{server[1]}'
         client = scope.get('client')
         environ = {'REMOTE_ADDR': client[0] if client else '', 'SCRIPT_NAME': ''}
-        request = Request.blank(f'{self.verify_path}?{query}', environ=environ,
-                                base_url=f"{scope.get('scheme', 'http')}://{host}",
-                                headers=headers)
+        request = Request.blank(
+            f'{self.verify_path}?{query}',
+            environ=environ,
+            base_url=f'{scope.get("scheme", "http")}://{host}',
+            headers=headers,
+        )
         response = request.get_response(self.wsgi_app)
         try:
             data = json.loads(response.body)
@@ -181,7 +215,8 @@ class EventsApp:
             since = loop.time()
             try:
                 status, data = await loop.run_in_executor(
-                    None, self.batch_verify, scope, query.decode('latin-1'))
+                    None, self.batch_verify, scope, query.decode('latin-1')
+                )
             except Exception:
                 log.exception('the batch verify of a stream failed')
                 status, data = 500, {'error': 'the batch verify failed'}
@@ -192,9 +227,18 @@ class EventsApp:
                 return await self.json(send, status if status != 200 else 500, data, cors)
             if any(isinstance(e, dict) and e.get('code') == 503 for e in jobs.values()):
                 return await self.json(send, 503, {'error': 'backend unavailable'}, cors)
-            await send({'type': 'http.response.start', 'status': 200, 'headers': [
-                (b'content-type', b'text/event-stream; charset=utf-8'),
-                (b'cache-control', b'no-store'), (b'x-accel-buffering', b'no'), *cors]})
+            await send(
+                {
+                    'type': 'http.response.start',
+                    'status': 200,
+                    'headers': [
+                        (b'content-type', b'text/event-stream; charset=utf-8'),
+                        (b'cache-control', b'no-store'),
+                        (b'x-accel-buffering', b'no'),
+                        *cors,
+                    ],
+                }
+            )
             by_id = {f.job_id: f for f in held}
             chunks = [b': immortus\n\n']
             follow = []
@@ -283,9 +327,18 @@ def make_server(app, host='127.0.0.1', port=6544, log_level='info', sock=None):
             app.hub.close_streams()
             await super().shutdown(sockets=sockets)
 
-    config = uvicorn.Config(app, host=host, port=port, lifespan='on', log_config=None,
-                            log_level=log_level, access_log=False, backlog=4096,
-                            timeout_graceful_shutdown=5, timeout_keep_alive=5)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan='on',
+        log_config=None,
+        log_level=log_level,
+        access_log=False,
+        backlog=4096,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=5,
+    )
     return GatewayServer(config)
 
 
@@ -304,14 +357,25 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog='immortus-events',
         description='Serve Server-Sent Events of pyramid_immortus jobs for the '
-                    'Pyramid application configured by CONFIG_URI.')
+        'Pyramid application configured by CONFIG_URI.',
+    )
     parser.add_argument('config_uri', help='the .ini file, e.g. production.ini')
     parser.add_argument('--host', default='127.0.0.1', help='default 127.0.0.1')
     parser.add_argument('--port', type=int, default=6544, help='default 6544; 0: any free port')
-    parser.add_argument('--read-threads', type=int, default=4, metavar='N',
-                        help='threads reading changed jobs (default 4)')
-    parser.add_argument('--verify-threads', type=int, default=8, metavar='N',
-                        help='threads running the batch verify of opening streams (default 8)')
+    parser.add_argument(
+        '--read-threads',
+        type=int,
+        default=4,
+        metavar='N',
+        help='threads reading changed jobs (default 4)',
+    )
+    parser.add_argument(
+        '--verify-threads',
+        type=int,
+        default=8,
+        metavar='N',
+        help='threads running the batch verify of opening streams (default 8)',
+    )
     parser.add_argument('--log-level', default='info')
     return parser.parse_args(argv)
 
@@ -326,16 +390,21 @@ def main(argv=None):
     try:
         registry = env['registry']
         parsed = get_settings(registry)
-        if (parsed.queue_adapter in ('async', 'inline')
-                and parsed.tracking_strategy in (None, 'memory')):
-            log.warning('the memory strategy lives in the web process: this gateway cannot '
-                        'see its jobs (use the redis or rq strategy)')
+        if parsed.queue_adapter in ('async', 'inline') and parsed.tracking_strategy in (
+            None,
+            'memory',
+        ):
+            log.warning(
+                'the memory strategy lives in the web process: this gateway cannot '
+                'see its jobs (use the redis or rq strategy)'
+            )
         app = EventsApp(env['app'], registry, args.read_threads, args.verify_threads)
         sock = listen(args.host, args.port)
         host, port = sock.getsockname()[:2]
         server = make_server(app, args.host, port, args.log_level.lower())
         app.on_ready = lambda: print(
-            f'immortus-events: serving {app.events_path} on http://{host}:{port}', flush=True)
+            f'immortus-events: serving {app.events_path} on http://{host}:{port}', flush=True
+        )
         server.run(sockets=[sock])
     finally:
         env['closer']()

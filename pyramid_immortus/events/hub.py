@@ -8,10 +8,12 @@ stream that the batch verify authorized for that job.  A
 stream keeps at most one undelivered event per job (the latest), so a
 client that stops reading costs no more memory, and delays nobody else.
 """
+
 import asyncio
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -25,8 +27,12 @@ log = logging.getLogger(__name__)
 
 ENDED_STATES = ('finished', 'failed')
 #: Redis errors after which the pub/sub connection is made anew.
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                redis.exceptions.BusyLoadingError, OSError)
+REDIS_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    OSError,
+)
 #: Seconds the changes of many jobs are gathered into one read.
 BATCH_WINDOW = 0.01
 #: Ids read in one call of a strategy.
@@ -42,8 +48,12 @@ class Unavailable(Exception):
 def has_ended(entry):
     """Whether a batch entry (verify JSON plus ``code``) is a job's last:
     a non-200 code, or an ended job."""
-    return (entry.get('code') != 200 or entry.get('status') in ENDED_STATES
-            or entry.get('completed') is True or entry.get('failed') is True)
+    return (
+        entry.get('code') != 200
+        or entry.get('status') in ENDED_STATES
+        or entry.get('completed') is True
+        or entry.get('failed') is True
+    )
 
 
 def job_event(entry):
@@ -57,12 +67,12 @@ class Stream:
     __slots__ = ('pending', 'waiter', 'closed', 'ping', 'last_sent', 'following')
 
     def __init__(self):
-        self.pending = {}      # job_id -> (event bytes, ended)
-        self.waiter = None
+        self.pending = {}  # job_id -> (event bytes, ended)
+        self.waiter: Any = None
         self.closed = False
         self.ping = False
         self.last_sent = 0.0
-        self.following = {}    # job_id -> Followed
+        self.following = {}  # job_id -> Followed
 
     def put(self, job_id, event, ended):
         """Keep ``event`` as the next of ``job_id`` (replacing one not sent
@@ -88,44 +98,53 @@ class Stream:
 class Followed:
     """A job followed with one ``job_class`` (``None`` for none)."""
 
-    __slots__ = ('job_id', 'job_class', 'holders', 'streams', 'last', 'last_event',
-                 'last_status', 'last_read', 'ended', 'timer')
+    __slots__ = (
+        'job_id',
+        'job_class',
+        'holders',
+        'streams',
+        'last',
+        'last_event',
+        'last_status',
+        'last_read',
+        'ended',
+        'timer',
+    )
 
     def __init__(self, job_id, job_class):
         self.job_id = job_id
         self.job_class = job_class
-        self.holders = 0       # streams that hold it (authorized or not yet)
-        self.streams = set()   # streams the batch verify authorized for it
-        self.last = None       # the JSON text of the last shared read
+        self.holders = 0  # streams that hold it (authorized or not yet)
+        self.streams = set()  # streams the batch verify authorized for it
+        self.last = None  # the JSON text of the last shared read
         self.last_event = None
         self.last_status = None
         self.last_read = float('-inf')  # loop time the last read started
         self.ended = False
-        self.timer = None
+        self.timer: Any = None
 
 
 class Hub:
     """Subscriptions, shared reads and fan-out of one gateway."""
 
-    def __init__(self, registry, redis_url, progress_interval=0.2, keepalive=15.0,
-                 read_threads=4):
+    def __init__(self, registry, redis_url, progress_interval=0.2, keepalive=15.0, read_threads=4):
         self.registry = registry
         self.redis_url = redis_url
         self.progress_interval = progress_interval
         self.keepalive = keepalive
         self.read_threads = read_threads
-        self.followed = {}     # (job_id, job_class) -> Followed
-        self.by_job = {}       # job_id -> {job_class: Followed}
+        self.followed = {}  # (job_id, job_class) -> Followed
+        self.by_job = {}  # job_id -> {job_class: Followed}
         self.streams = set()
         self.subscribed = set()
         self.connected = False
         self.closing = False
-        self.reads = 0         # shared reads made (jobs read)
+        self.reads = 0  # shared reads made (jobs read)
         self._dirty = {}
         self._loop_readable = {}  # job_class -> its strategy, or None
-        self._dirty_event = None
-        self._lock = None
-        self._pubsub = None
+        self._dirty_event: Any = None
+        self._lock: Any = None
+        self._pubsub: Any = None
         self._tasks = []
 
     # -- life ------------------------------------------------------------
@@ -135,15 +154,26 @@ class Hub:
         self._dirty_event = asyncio.Event()
         self._read_pool = ThreadPoolExecutor(self.read_threads, thread_name_prefix='immortus-read')
         self._client = redis.asyncio.Redis.from_url(
-            self.redis_url, socket_connect_timeout=2, socket_keepalive=True,
-            health_check_interval=0, retry=Retry(NoBackoff(), 0))
+            self.redis_url,
+            socket_connect_timeout=2,
+            socket_keepalive=True,
+            health_check_interval=0,
+            retry=Retry(NoBackoff(), 0),
+        )
         self._reader = redis.asyncio.Redis.from_url(
-            self.redis_url, socket_connect_timeout=2, socket_timeout=READ_TIMEOUT,
-            socket_keepalive=True, health_check_interval=0, retry=Retry(NoBackoff(), 0))
+            self.redis_url,
+            socket_connect_timeout=2,
+            socket_timeout=READ_TIMEOUT,
+            socket_keepalive=True,
+            health_check_interval=0,
+            retry=Retry(NoBackoff(), 0),
+        )
         self._read_script = self._reader.register_script(READ)
-        self._tasks = [asyncio.ensure_future(self._listen()),
-                       asyncio.ensure_future(self._read_loop()),
-                       asyncio.ensure_future(self._tick())]
+        self._tasks = [
+            asyncio.ensure_future(self._listen()),
+            asyncio.ensure_future(self._read_loop()),
+            asyncio.ensure_future(self._tick()),
+        ]
 
     async def wait_connected(self, timeout):
         """Wait up to ``timeout`` seconds for the pub/sub connection."""
@@ -209,9 +239,9 @@ class Hub:
         except Unavailable:
             pass  # the next connection subscribes only what is held then
 
-    def _forget(self, followed):
+    def _forget(self, followed: Any) -> None:
         key = (followed.job_id, followed.job_class)
-        if self.followed.get(key) is followed:
+        if key in self.followed and self.followed[key] is followed:
             del self.followed[key]
             classes = self.by_job.get(followed.job_id)
             if classes is not None:
@@ -262,7 +292,7 @@ class Hub:
     # -- changes ---------------------------------------------------------
 
     def _on_message(self, channel_name, data):
-        job_id = channel_name[len(CHANNEL_PREFIX):].decode('utf-8', 'replace')
+        job_id = channel_name[len(CHANNEL_PREFIX) :].decode('utf-8', 'replace')
         classes = self.by_job.get(job_id)
         if not classes:
             return
@@ -275,13 +305,17 @@ class Hub:
         for followed in list(classes.values()):
             if followed.ended:
                 continue
-            if (isinstance(change, dict) and set(change) - {'job_id', 'status'} <= PROGRESS_FIELDS
-                    and change.get('status') == followed.last_status
-                    and now - followed.last_read < self.progress_interval):
+            if (
+                isinstance(change, dict)
+                and set(change) - {'job_id', 'status'} <= PROGRESS_FIELDS
+                and change.get('status') == followed.last_status
+                and now - followed.last_read < self.progress_interval
+            ):
                 # progress only: at most one read (and event) per interval
                 if followed.timer is None:
-                    followed.timer = loop.call_at(followed.last_read + self.progress_interval,
-                                                  self._due, followed)
+                    followed.timer = loop.call_at(
+                        followed.last_read + self.progress_interval, self._due, followed
+                    )
                 continue
             self._mark(followed)
 
@@ -310,13 +344,13 @@ class Hub:
             await asyncio.sleep(BATCH_WINDOW)
             self._dirty_event.clear()
             batch, self._dirty = list(self._dirty), {}
-            groups = {}
+            groups: dict[Any, list[Any]] = {}
             for followed in batch:
                 groups.setdefault(followed.job_class, []).append(followed)
             reads = []
             for job_class, members in groups.items():
                 for start in range(0, len(members), READ_CHUNK):
-                    reads.append(self._read(job_class, members[start:start + READ_CHUNK]))
+                    reads.append(self._read(job_class, members[start : start + READ_CHUNK]))
             await asyncio.gather(*reads)
 
     async def _read(self, job_class, members):
@@ -329,8 +363,11 @@ class Hub:
         rest = [job_id for job_id in job_ids if job_id not in entries]
         if rest:
             try:
-                entries.update(await loop.run_in_executor(
-                    self._read_pool, read_entries, self.registry, job_class, rest))
+                entries.update(
+                    await loop.run_in_executor(
+                        self._read_pool, read_entries, self.registry, job_class, rest
+                    )
+                )
             except Exception:  # pragma: no cover - read_entries catches what strategies raise
                 log.exception('reading %d jobs failed', len(rest))
                 return
@@ -342,8 +379,7 @@ class Hub:
         can read (none when their strategy is not in its Redis, or the read
         fails: the thread's read answers then)."""
         if job_class not in self._loop_readable:
-            self._loop_readable[job_class] = loop_readable(self.registry, job_class,
-                                                           self._reader)
+            self._loop_readable[job_class] = loop_readable(self.registry, job_class, self._reader)
         strategy = self._loop_readable[job_class]
         if strategy is None:
             return {}
@@ -385,8 +421,11 @@ class Hub:
                     stream.wake()
             if self.connected:
                 for followed in list(self.followed.values()):
-                    if (followed.streams and not followed.ended
-                            and now - followed.last_read >= self.keepalive):
+                    if (
+                        followed.streams
+                        and not followed.ended
+                        and now - followed.last_read >= self.keepalive
+                    ):
                         self._mark(followed)
 
     # -- the pub/sub connection -----------------------------------------
@@ -404,13 +443,15 @@ class Hub:
                     self.subscribed = set()
                     held = list(self.by_job)
                     for start in range(0, len(held), 1000):
-                        chunk = held[start:start + 1000]
+                        chunk = held[start : start + 1000]
                         await pubsub.subscribe(*[CHANNEL_PREFIX + j for j in chunk])
                     self.subscribed.update(held)
                     self.connected = True
                 if lost:
-                    log.warning('redis pub/sub reconnected: reading %d followed jobs again',
-                                len(self.followed))
+                    log.warning(
+                        'redis pub/sub reconnected: reading %d followed jobs again',
+                        len(self.followed),
+                    )
                     self.reread_all()
                 delay = 0.05
                 while True:

@@ -15,6 +15,7 @@ batch verify made when it opened.  Two ways to the same record:
   not decode (one to settle: its lease ran out), and when the event loop's
   read failed (the thread's read then tells it as the batch verify does).
 """
+
 import json
 
 from pyramid.threadlocal import manager
@@ -62,8 +63,10 @@ def read_entries(registry, job_class, job_ids):
             records = read_records(strategy, job_ids, False)
         except Exception as exc:
             records = dict.fromkeys(job_ids, exc)
-        return {job_id: entry_of(job_id, records.get(job_id, UnknownJob(job_id)), job_class)
-                for job_id in job_ids}
+        return {
+            job_id: entry_of(job_id, records.get(job_id, UnknownJob(job_id)), job_class)
+            for job_id in job_ids
+        }
     finally:
         manager.pop()
 
@@ -86,8 +89,11 @@ def loop_readable(registry, job_class, client):
         strategy = find_tracking_strategy(registry, job_class)
     except LookupError:
         return None  # the thread's read answers it as the batch verify does
-    if (getattr(strategy, 'redis_read', None) is None or not hasattr(strategy, 'key')
-            or not same_redis(getattr(strategy, 'connection', None), client)):
+    if (
+        getattr(strategy, 'redis_read', None) is None
+        or not hasattr(strategy, 'key')
+        or not same_redis(getattr(strategy, 'connection', None), client)
+    ):
         return None
     return strategy
 
@@ -103,8 +109,9 @@ def as_raw(reply):
 async def fetch_raw(script, strategy, job_ids):
     """The raw records of ``job_ids``: ``strategy.redis_read`` of each, in
     one call of ``script`` (:data:`READ` on the asyncio client)."""
-    text = await script(keys=[strategy.key(job_id) for job_id in job_ids],
-                        args=list(strategy.redis_read))
+    text = await script(
+        keys=[strategy.key(job_id) for job_id in job_ids], args=list(strategy.redis_read)
+    )
     return [as_raw(reply) for reply in json.loads(text)]
 
 

@@ -1,4 +1,7 @@
 """What the built-in strategies share: reading records and reports."""
+
+from typing import Any
+
 from ..connection import backend_errors
 from ..exceptions import UnknownJob
 
@@ -22,7 +25,13 @@ class ReportingStrategy:
     #: raw record, ``command(key(job_id), *arguments)``, which ``fetch``
     #: pipelines.  The events gateway sends the same on its asyncio
     #: connection and decodes with ``settle=None``.  ``None``: not in Redis.
-    redis_read = None
+    redis_read: tuple[str, ...] | None = None
+    #: the ``redis.Redis`` a strategy with ``redis_read`` reads with
+    connection: Any = None
+
+    def key(self, job_id):
+        """The Redis key of ``job_id``'s record (with ``redis_read``)."""
+        raise NotImplementedError
 
     def fetch(self, job_ids):
         """The raw records of ``job_ids`` in one read: by default,
@@ -55,8 +64,10 @@ class ReportingStrategy:
 
     def report_many(self, job_ids):
         """``{job_id: report or UnknownJob}`` in one read."""
-        return {job_id: getattr(record, 'report', record)
-                for job_id, record in self.read_many(job_ids).items()}
+        return {
+            job_id: getattr(record, 'report', record)
+            for job_id, record in self.read_many(job_ids).items()
+        }
 
     def owner(self, job_id):
         """The user id that enqueued the job (a string), or ``None``;

@@ -1,4 +1,5 @@
 """``redis`` (alias ``redis_pub_sub``): job states in Redis hashes."""
+
 import json
 import time
 
@@ -9,8 +10,17 @@ from ..exceptions import UnknownJob
 from ..interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
 from ..settings import get_settings
 from ..status import (
-    ENDED, FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report,
-    exception_info, isoformat, lease_expired, progress_info, worker_lost,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    STARTED,
+    JobRecord,
+    build_report,
+    exception_info,
+    isoformat,
+    lease_expired,
+    progress_info,
+    worker_lost,
 )
 from .base import ReportingStrategy, Unsettled, restarted_within
 
@@ -78,8 +88,7 @@ class RedisStrategy(ReportingStrategy):
         """Build one on the application's Redis and ``immortus.*``
         settings."""
         settings = get_settings(registry)
-        return cls(get_redis(registry), ttl=settings.status_ttl,
-                   max_age=settings.status_max_age)
+        return cls(get_redis(registry), ttl=settings.status_ttl, max_age=settings.status_max_age)
 
     def key(self, job_id):
         """The hash (and the channel) of ``job_id``."""
@@ -91,25 +100,39 @@ class RedisStrategy(ReportingStrategy):
         fields = {name: value for name, value in fields.items() if value is not None}
         message = ''
         if publish:
-            public = {name: value for name, value in fields.items()
-                      if name not in _PRIVATE_FIELDS and name != 'status'}
+            public = {
+                name: value
+                for name, value in fields.items()
+                if name not in _PRIVATE_FIELDS and name != 'status'
+            }
             message = json.dumps({'job_id': job_id, **public})
         pairs = []
         for name, value in fields.items():
             pairs += [name, json.dumps(value) if name in _JSON_FIELDS else value]
         with backend_errors():
-            return bool(self._script(keys=[self.key(job_id)], args=[
-                mode, self.ttl, self.max_age, message, repr(self.clock()), *pairs]))
+            return bool(
+                self._script(
+                    keys=[self.key(job_id)],
+                    args=[mode, self.ttl, self.max_age, message, repr(self.clock()), *pairs],
+                )
+            )
 
-    def job_created(self, job_id, job_class, owner, deadline=None, max_attempts=1,
-                    scheduled_at=None):
+    def job_created(
+        self, job_id, job_class, owner, deadline=None, max_attempts=1, scheduled_at=None
+    ):
         """Create the job's hash, queued, with its class, owner and first
         lease (``deadline``, where its adapter gives one)."""
-        if not self._write(job_id, 'create', status=QUEUED,
-                           enqueued_at=isoformat(self.clock()), job_class=job_class,
-                           owner=None if owner is None else str(owner),
-                           max_attempts=max_attempts, scheduled_at=scheduled_at,
-                           **self._lease(deadline)):
+        if not self._write(
+            job_id,
+            'create',
+            status=QUEUED,
+            enqueued_at=isoformat(self.clock()),
+            job_class=job_class,
+            owner=None if owner is None else str(owner),
+            max_attempts=max_attempts,
+            scheduled_at=scheduled_at,
+            **self._lease(deadline),
+        ):
             raise ValueError(f'job {job_id!r} exists already')
 
     def job_enqueued(self, job_id):
@@ -124,8 +147,15 @@ class RedisStrategy(ReportingStrategy):
         """The run failed with an error of a ``retry_on``: the job waits,
         queued, for its run ``attempt`` at ``retry_at`` (the lease of the
         run that failed is over)."""
-        self._write(job_id, status=QUEUED, attempt=attempt, retry_at=retry_at,
-                    last_error=last_error, deadline='', lease='')
+        self._write(
+            job_id,
+            status=QUEUED,
+            attempt=attempt,
+            retry_at=retry_at,
+            last_error=last_error,
+            deadline='',
+            lease='',
+        )
 
     def job_result(self, job_id, result):
         """Keep what ``perform`` returned (JSON data)."""
@@ -137,8 +167,9 @@ class RedisStrategy(ReportingStrategy):
 
     def job_failed(self, job_id, exc):
         """Record the job as failed with ``exc``'s type and message."""
-        self._write(job_id, status=FAILED, ended_at=isoformat(self.clock()),
-                    exception=exception_info(exc))
+        self._write(
+            job_id, status=FAILED, ended_at=isoformat(self.clock()), exception=exception_info(exc)
+        )
 
     def job_progress(self, job_id, current, total, message):
         """Record the job's progress."""
@@ -159,8 +190,6 @@ class RedisStrategy(ReportingStrategy):
         if deadline is None:
             return {}
         return {'deadline': repr(deadline), 'lease': repr(max(0.0, deadline - self.clock()))}
-
-
 
     def job_discarded(self, job_id):
         """Forget a job that could not be enqueued."""
@@ -189,20 +218,31 @@ class RedisStrategy(ReportingStrategy):
         deadline = record.get('deadline')
         now = self.clock()
         if lease_expired(status, float(deadline) if deadline else None, now) and not (
-                settle and restarted_within(self.connection, float(record.get('lease') or 0))):
+            settle and restarted_within(self.connection, float(record.get('lease') or 0))
+        ):
             if settle is None:
                 raise Unsettled(job_id)
             if settle:
-                self._write(job_id, 'lose', status=FAILED, ended_at=isoformat(now),
-                            exception=worker_lost())
+                self._write(
+                    job_id, 'lose', status=FAILED, ended_at=isoformat(now), exception=worker_lost()
+                )
                 with backend_errors():
                     raw = self.connection.hgetall(self.key(job_id))
                 return self.decode(job_id, raw, settle=False)
             status, record['exception'] = FAILED, worker_lost()
         report = build_report(
-            status, record.get('enqueued_at'), record.get('started_at'),
-            record.get('ended_at'), record.get('progress'), record.get('meta'),
-            record.get('exception'), int(record.get('attempt', 1)),
-            int(record.get('max_attempts', 1)), record.get('scheduled_at'),
-            record.get('retry_at'), record.get('last_error'), record.get('result'))
+            status,
+            record.get('enqueued_at'),
+            record.get('started_at'),
+            record.get('ended_at'),
+            record.get('progress'),
+            record.get('meta'),
+            record.get('exception'),
+            int(record.get('attempt', 1)),
+            int(record.get('max_attempts', 1)),
+            record.get('scheduled_at'),
+            record.get('retry_at'),
+            record.get('last_error'),
+            record.get('result'),
+        )
         return JobRecord(report, record.get('job_class'), record.get('owner'))

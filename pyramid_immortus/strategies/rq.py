@@ -1,4 +1,5 @@
 """``rq``: read rq's own job record; the strategy inferred for ``rq``."""
+
 import json
 import time
 
@@ -11,17 +12,33 @@ from ..events import publish_change
 from ..exceptions import UnknownJob
 from ..interfaces import IJobTrackingStrategy, IStatusReport, ITrackingCallbacks
 from ..status import (
-    FAILED, FINISHED, QUEUED, STARTED, JobRecord, build_report, exception_info,
-    isoformat, lease_expired, progress_info, worker_lost,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    STARTED,
+    JobRecord,
+    build_report,
+    exception_info,
+    isoformat,
+    lease_expired,
+    progress_info,
+    worker_lost,
 )
 from .base import ReportingStrategy, Unsettled, restarted_within
 
 #: rq's job states in this add-on's vocabulary.
 RQ_STATES = {
-    'created': QUEUED, 'queued': QUEUED, 'deferred': QUEUED,
-    'scheduled': QUEUED, 'ready_to_enqueue': QUEUED, 'rate_limited': QUEUED,
-    'started': STARTED, 'finished': FINISHED,
-    'failed': FAILED, 'stopped': FAILED, 'canceled': FAILED,
+    'created': QUEUED,
+    'queued': QUEUED,
+    'deferred': QUEUED,
+    'scheduled': QUEUED,
+    'ready_to_enqueue': QUEUED,
+    'rate_limited': QUEUED,
+    'started': STARTED,
+    'finished': FINISHED,
+    'failed': FAILED,
+    'stopped': FAILED,
+    'canceled': FAILED,
 }
 
 #: Why a job failed when it did not say so itself: ``(type, message)``.
@@ -58,9 +75,26 @@ RQ_LEASE_GRACE = 60
 #: rq's own rule for a started job without heartbeats of ours.
 DEFAULT_LEASE = DEFAULT_JOB_MONITORING_INTERVAL + RQ_LEASE_GRACE
 
-_FIELDS = ('status', 'enqueued_at', 'started_at', 'ended_at', 'last_heartbeat',
-           DEADLINE, PROGRESS, META, EXCEPTION, OWNER, CLASS, ENDED, ATTEMPT, MAX_ATTEMPTS,
-           SCHEDULED_AT, RETRY_AT, LAST_ERROR, RESULT)
+_FIELDS = (
+    'status',
+    'enqueued_at',
+    'started_at',
+    'ended_at',
+    'last_heartbeat',
+    DEADLINE,
+    PROGRESS,
+    META,
+    EXCEPTION,
+    OWNER,
+    CLASS,
+    ENDED,
+    ATTEMPT,
+    MAX_ATTEMPTS,
+    SCHEDULED_AT,
+    RETRY_AT,
+    LAST_ERROR,
+    RESULT,
+)
 
 #: Set fields of a live job of this add-on.  KEYS[1]: rq's hash.  ARGV:
 #: "nx" to keep a field that is set already (else ""), then field, value
@@ -111,8 +145,7 @@ def rq_timestamp(raw):
 
 def ended_mark(status, exception, now):
     """The ``ENDED`` field's value."""
-    return json.dumps({'status': status, 'exception': exception,
-                       'ended_at': isoformat(now)})
+    return json.dumps({'status': status, 'exception': exception, 'ended_at': isoformat(now)})
 
 
 def _json(raw):
@@ -156,8 +189,9 @@ class RQStrategy(ReportingStrategy):
 
     # -- writing (rq records the states itself) --------------------------
 
-    def job_created(self, job_id, job_class, owner, deadline=None, max_attempts=1,
-                    scheduled_at=None):
+    def job_created(
+        self, job_id, job_class, owner, deadline=None, max_attempts=1, scheduled_at=None
+    ):
         """Nothing to do: the ``rq`` adapter writes the class, owner,
         attempts and due time in the enqueue's own transaction."""
 
@@ -179,8 +213,9 @@ class RQStrategy(ReportingStrategy):
     def job_progress(self, job_id, current, total, message):
         """Keep the job's progress in its rq hash (and publish it)."""
         progress = progress_info(current, total, message)
-        self._set(job_id, PROGRESS, json.dumps(progress),
-                  change={'status': STARTED, 'progress': progress})
+        self._set(
+            job_id, PROGRESS, json.dumps(progress), change={'status': STARTED, 'progress': progress}
+        )
 
     def job_meta(self, job_id, meta):
         """Keep the job's ``meta`` in its rq hash (as JSON, unlike rq's
@@ -196,9 +231,21 @@ class RQStrategy(ReportingStrategy):
     def job_retrying(self, job_id, attempt, retry_at, last_error):
         """Keep the next attempt, its time and the error that caused it (rq
         then schedules the run)."""
-        self._set(job_id, ATTEMPT, str(attempt), RETRY_AT, retry_at, LAST_ERROR, last_error,
-                  change={'status': QUEUED, 'attempt': attempt, 'retry_at': retry_at,
-                          'last_error': last_error})
+        self._set(
+            job_id,
+            ATTEMPT,
+            str(attempt),
+            RETRY_AT,
+            retry_at,
+            LAST_ERROR,
+            last_error,
+            change={
+                'status': QUEUED,
+                'attempt': attempt,
+                'retry_at': retry_at,
+                'last_error': last_error,
+            },
+        )
 
     def job_result(self, job_id, result):
         """Keep what ``perform`` returned, as JSON beside rq's pickled
@@ -221,9 +268,26 @@ class RQStrategy(ReportingStrategy):
         report's ``rq_status``.  A started job whose lease ran out is
         recorded as lost (unless Redis restarted within a lease);
         ``settle=None`` raises :class:`Unsettled` for it instead."""
-        (status, enqueued_at, started_at, ended_at, heartbeat, deadline, progress, meta,
-         exception, owner, job_class, ended, attempt, max_attempts, scheduled_at, retry_at,
-         last_error, result) = values
+        (
+            status,
+            enqueued_at,
+            started_at,
+            ended_at,
+            heartbeat,
+            deadline,
+            progress,
+            meta,
+            exception,
+            owner,
+            job_class,
+            ended,
+            attempt,
+            max_attempts,
+            scheduled_at,
+            retry_at,
+            last_error,
+            result,
+        ) = values
         if status is None or job_class is None:
             raise UnknownJob(job_id)
         rq_status = status.decode()
@@ -231,20 +295,29 @@ class RQStrategy(ReportingStrategy):
         exception = _json(exception)
         ended_at = rq_time(ended_at)
         if ended is None and state == STARTED:
-            lease = float(deadline) if deadline is not None else (
-                rq_timestamp(heartbeat) + DEFAULT_LEASE if heartbeat is not None else None)
+            lease = (
+                float(deadline)
+                if deadline is not None
+                else (rq_timestamp(heartbeat) + DEFAULT_LEASE if heartbeat is not None else None)
+            )
             now = self.clock()
-            length = (lease - rq_timestamp(heartbeat) if lease is not None and heartbeat
-                      else DEFAULT_LEASE)
+            length = (
+                lease - rq_timestamp(heartbeat)
+                if lease is not None and heartbeat
+                else DEFAULT_LEASE
+            )
             if lease_expired(state, lease, now) and not (
-                    settle and restarted_within(self.connection, length)):
+                settle and restarted_within(self.connection, length)
+            ):
                 if settle is None:
                     raise Unsettled(job_id)
                 ended = ended_mark(FAILED, worker_lost(), now).encode()
                 if settle:
                     with backend_errors():
-                        self._lose(keys=[self.key(job_id)], args=[
-                            status, heartbeat or b'', deadline or b'', ended])
+                        self._lose(
+                            keys=[self.key(job_id)],
+                            args=[status, heartbeat or b'', deadline or b'', ended],
+                        )
                         values = self.connection.hmget(self.key(job_id), _FIELDS)
                     return self.decode(job_id, values, settle=False)
         if ended is not None:
@@ -254,10 +327,19 @@ class RQStrategy(ReportingStrategy):
             kind, message = RQ_FAILURES[rq_status]
             exception = {'type': kind, 'message': message}
         report = build_report(
-            state, rq_time(enqueued_at), rq_time(started_at), ended_at,
-            _json(progress), _json(meta), exception if state == FAILED else None,
-            int(attempt or 1), int(max_attempts or 1), _text(scheduled_at), _text(retry_at),
-            _text(last_error), _json(result))
+            state,
+            rq_time(enqueued_at),
+            rq_time(started_at),
+            ended_at,
+            _json(progress),
+            _json(meta),
+            exception if state == FAILED else None,
+            int(attempt or 1),
+            int(max_attempts or 1),
+            _text(scheduled_at),
+            _text(retry_at),
+            _text(last_error),
+            _json(result),
+        )
         report['rq_status'] = rq_status
-        return JobRecord(report, job_class.decode(),
-                         owner.decode() if owner is not None else None)
+        return JobRecord(report, job_class.decode(), owner.decode() if owner is not None else None)
