@@ -48,172 +48,108 @@
   }
 
   /**
-   * A Promises/A+ promise with progress notifications and cancellation.
-   * `then(onFulfilled, onRejected, onProgress)`; progress values pass on
-   * unchanged to derived promises and to promises that adopt this one.
+   * A Promises/A+ promise with progress notifications and cancellation: a
+   * native Promise, whose `then(onFulfilled, onRejected, onProgress)` also
+   * takes a progress callback.  Progress values pass on unchanged to derived
+   * promises and to promises that adopt this one.
    */
-  function ImmortusPromise() {
-    this._state = PENDING;
-    this._value = undefined;
-    this._handlers = [];
-    this._parent = null;     // the promise this one was derived from by then()
-    this._adopted = null;    // the promise this one follows after resolve(p)
-    this._canceller = null;  // what cancel() calls on a root promise
-  }
+  class ImmortusPromise extends Promise {
+    constructor(executor) {
+      let fulfil, reject;
+      super((res, rej) => { fulfil = res; reject = rej; });
+      this._state = PENDING;   // a native promise cannot tell it synchronously
+      this._listeners = [];    // {onProgress, child} of each then() while pending
+      this._parent = null;     // the promise this one was derived from by then()
+      this._adopted = null;    // the promise this one follows after resolve(p)
+      this._canceller = null;  // what cancel() calls on a root promise
+      const settle = (state, nativeSettle) => (value) => {
+        this._state = state;
+        this._listeners = null;
+        nativeSettle(value);
+        // Never reported as an unhandled rejection (Node exits on one): a
+        // promise cancel() rejected, or one progress() derived, need no handler.
+        if (state === REJECTED) { super.then(undefined, () => {}); }
+      };
+      // `executor` is also the native then()'s, which makes each derived
+      // promise with this constructor: a handler's result goes through
+      // _resolve too.  The first call of resolve or reject wins.
+      let resolved = false;
+      executor((x) => {
+        if (!resolved) { resolved = true; this._resolve(x, settle(FULFILLED, fulfil), settle(REJECTED, reject)); }
+      }, (reason) => {
+        if (!resolved) { resolved = true; settle(REJECTED, reject)(reason); }
+      });
+    }
 
-  function settle(promise, state, value) {
-    if (promise._state !== PENDING) { return; }
-    promise._state = state;
-    promise._value = value;
-    var handlers = promise._handlers;
-    promise._handlers = null;
-    schedule(function () {
-      for (var i = 0; i < handlers.length; i++) { runHandler(promise, handlers[i]); }
-    });
-  }
-
-  function notifyProgress(promise, value) {
-    if (promise._state !== PENDING) { return; }
-    var handlers = promise._handlers.slice();
-    schedule(function () {
-      for (var i = 0; i < handlers.length; i++) {
-        var handler = handlers[i];
-        if (isFunction(handler.onProgress)) {
-          try { handler.onProgress(value); } catch (e) { reportError(e); }
-        }
-        notifyProgress(handler.child, value);
+    // The Promises/A+ resolution procedure, [[Resolve]](promise, x).  The
+    // native one would call a thenable's then() without the progress
+    // callback, so thenables are followed here and only plain values (or
+    // reasons) reach the native promise.
+    _resolve(x, fulfil, reject) {
+      if (x === this) { reject(new TypeError('a promise cannot resolve to itself')); return; }
+      let then;
+      try {
+        then = isObject(x) ? x.then : undefined;
+      } catch (e) {
+        reject(e);
+        return;
       }
-    });
+      if (!isFunction(then)) { fulfil(x); return; }
+      if (x instanceof ImmortusPromise) { this._adopted = x; }
+      let called = false;
+      const once = (fn) => (value) => { if (!called) { called = true; fn(value); } };
+      try {
+        then.call(x, once((y) => this._resolve(y, fulfil, reject)), once(reject), (progress) => {
+          if (!called) { this._notify(progress); }
+        });
+      } catch (e) {
+        once(reject)(e);
+      }
+    }
+
+    // Progress reaches the handlers (and derived promises) of a promise
+    // still pending, a microtask later, like settlement.
+    _notify(value) {
+      if (this._state !== PENDING) { return; }
+      const listeners = this._listeners.slice();
+      schedule(() => listeners.forEach(({ onProgress, child }) => {
+        if (isFunction(onProgress)) {
+          try { onProgress(value); } catch (e) { reportError(e); }
+        }
+        child._notify(value);
+      }));
+    }
+
+    // catch() and finally() are the native ones, which call this then().
+    then(onFulfilled, onRejected, onProgress) {
+      const child = super.then(onFulfilled, onRejected);  // an ImmortusPromise too
+      child._parent = this;
+      if (this._state === PENDING) { this._listeners.push({ onProgress, child }); }
+      return child;
+    }
+
+    /** Call `onProgress` with each progress notification; returns a derived promise. */
+    progress(onProgress) {
+      return this.then(undefined, undefined, onProgress);
+    }
+
+    /**
+     * Stop the work behind this promise (polling, a request in flight): it,
+     * and every promise derived from it, rejects with `{error: "cancelled"}`.
+     * Returns true if there was pending work to cancel.
+     */
+    cancel() {
+      if (this._state !== PENDING) { return false; }
+      if (this._adopted) { return this._adopted.cancel(); }
+      if (this._canceller) { this._canceller(); return true; }
+      if (this._parent) { return this._parent.cancel(); }
+      return false;
+    }
   }
 
   function reportError(e) {
     if (typeof console !== 'undefined' && console.error) { console.error(e); }
   }
-
-  function runHandler(promise, handler) {
-    var callback = promise._state === FULFILLED ? handler.onFulfilled : handler.onRejected;
-    var child = handler.child;
-    if (!isFunction(callback)) {
-      settle(child, promise._state, promise._value);
-      return;
-    }
-    var result;
-    try {
-      result = callback(promise._value);
-    } catch (e) {
-      settle(child, REJECTED, e);
-      return;
-    }
-    resolvePromise(child, result);
-  }
-
-  // The Promises/A+ resolution procedure, [[Resolve]](promise, x), which
-  // also forwards progress from any thenable that reports it.
-  function resolvePromise(promise, x) {
-    if (promise._state !== PENDING || promise._resolving) { return; }
-    if (x === promise) {
-      settle(promise, REJECTED, new TypeError('a promise cannot resolve to itself'));
-      return;
-    }
-    if (!isObject(x)) {
-      settle(promise, FULFILLED, x);
-      return;
-    }
-    var then;
-    try {
-      then = x.then;
-    } catch (e) {
-      settle(promise, REJECTED, e);
-      return;
-    }
-    if (!isFunction(then)) {
-      settle(promise, FULFILLED, x);
-      return;
-    }
-    promise._resolving = true;
-    if (x instanceof ImmortusPromise) { promise._adopted = x; }
-    var called = false;
-    try {
-      then.call(x, function (y) {
-        if (called) { return; }
-        called = true;
-        promise._resolving = false;
-        resolvePromise(promise, y);
-      }, function (r) {
-        if (called) { return; }
-        called = true;
-        promise._resolving = false;
-        settle(promise, REJECTED, r);
-      }, function (progress) {
-        if (!called) { notifyProgress(promise, progress); }
-      });
-    } catch (e) {
-      if (!called) {
-        called = true;
-        promise._resolving = false;
-        settle(promise, REJECTED, e);
-      }
-    }
-  }
-
-  ImmortusPromise.prototype.then = function (onFulfilled, onRejected, onProgress) {
-    var child = new ImmortusPromise();
-    child._parent = this;
-    var handler = {
-      onFulfilled: onFulfilled, onRejected: onRejected, onProgress: onProgress, child: child
-    };
-    if (this._state === PENDING) {
-      this._handlers.push(handler);
-    } else {
-      var self = this;
-      schedule(function () { runHandler(self, handler); });
-    }
-    return child;
-  };
-
-  ImmortusPromise.prototype['catch'] = function (onRejected) {
-    return this.then(undefined, onRejected);
-  };
-
-  ImmortusPromise.prototype['finally'] = function (onFinally) {
-    if (!isFunction(onFinally)) { return this.then(onFinally, onFinally); }
-    return this.then(function (value) {
-      return ImmortusPromise.resolve(onFinally()).then(function () { return value; });
-    }, function (reason) {
-      return ImmortusPromise.resolve(onFinally()).then(function () { throw reason; });
-    });
-  };
-
-  /** Call `onProgress` with each progress notification; returns a derived promise. */
-  ImmortusPromise.prototype.progress = function (onProgress) {
-    return this.then(undefined, undefined, onProgress);
-  };
-
-  /**
-   * Stop the work behind this promise (polling, a request in flight): it,
-   * and every promise derived from it, rejects with `{error: "cancelled"}`.
-   * Returns true if there was pending work to cancel.
-   */
-  ImmortusPromise.prototype.cancel = function () {
-    if (this._state !== PENDING) { return false; }
-    if (this._adopted) { return this._adopted.cancel(); }
-    if (this._canceller) { this._canceller(); return true; }
-    if (this._parent) { return this._parent.cancel(); }
-    return false;
-  };
-
-  ImmortusPromise.resolve = function (value) {
-    if (value instanceof ImmortusPromise) { return value; }
-    var d = defer();
-    d.resolve(value);
-    return d.promise;
-  };
-
-  ImmortusPromise.reject = function (reason) {
-    var d = defer();
-    d.reject(reason);
-    return d.promise;
-  };
 
   /**
    * A new pending promise and the functions that settle it:
@@ -221,16 +157,11 @@
    * `promise.cancel()` calls.
    */
   function defer(canceller) {
-    var promise = new ImmortusPromise();
-    if (isFunction(canceller)) { promise._canceller = canceller; }
-    return {
-      promise: promise,
-      resolve: function (value) { resolvePromise(promise, value); },
-      reject: function (reason) {
-        if (!promise._resolving) { settle(promise, REJECTED, reason); }
-      },
-      notify: function (value) { notifyProgress(promise, value); }
-    };
+    const d = {};
+    d.promise = new ImmortusPromise((resolve, reject) => { d.resolve = resolve; d.reject = reject; });
+    if (isFunction(canceller)) { d.promise._canceller = canceller; }
+    d.notify = (value) => d.promise._notify(value);
+    return d;
   }
 
   // -- HTTP ---------------------------------------------------------------
