@@ -20,7 +20,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from . import CHANNEL_PREFIX, PROGRESS_FIELDS
+from . import CHANNEL_PREFIX, PROGRESS_FIELDS, pubsub
 from .reading import READ, loop_readable, read_entries, read_in_loop
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ REDIS_ERRORS = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
+    pubsub.ProtocolError,
+    asyncio.TimeoutError,
     OSError,
 )
 #: Seconds the changes of many jobs are gathered into one read.
@@ -153,13 +155,6 @@ class Hub:
         self._lock = asyncio.Lock()
         self._dirty_event = asyncio.Event()
         self._read_pool = ThreadPoolExecutor(self.read_threads, thread_name_prefix='immortus-read')
-        self._client = redis.asyncio.Redis.from_url(
-            self.redis_url,
-            socket_connect_timeout=2,
-            socket_keepalive=True,
-            health_check_interval=0,
-            retry=Retry(NoBackoff(), 0),
-        )
         self._reader = redis.asyncio.Redis.from_url(
             self.redis_url,
             socket_connect_timeout=2,
@@ -196,11 +191,7 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pubsub is not None:
-            try:
-                await self._pubsub.aclose()
-            except Exception:  # pragma: no cover
-                pass
-        await self._client.aclose()
+            self._pubsub.close()
         await self._reader.aclose()
         self._read_pool.shutdown(wait=False)
 
@@ -265,13 +256,14 @@ class Hub:
             unwanted = [j for j in asked if j not in self.by_job and j in self.subscribed]
             try:
                 if wanted:
-                    await self._pubsub.subscribe(*[CHANNEL_PREFIX + j for j in wanted])
+                    self._pubsub.subscribe([CHANNEL_PREFIX + j for j in wanted])
                     self.subscribed.update(wanted)
                 if unwanted:
-                    await self._pubsub.unsubscribe(*[CHANNEL_PREFIX + j for j in unwanted])
+                    self._pubsub.unsubscribe([CHANNEL_PREFIX + j for j in unwanted])
                     self.subscribed.difference_update(unwanted)
             except REDIS_ERRORS as exc:
                 self.connected = False
+                self._pubsub.fail(exc)  # the listener makes it anew
                 raise Unavailable(str(exc)) from exc
 
     # -- streams ---------------------------------------------------------
@@ -297,8 +289,8 @@ class Hub:
         if not classes:
             return
         try:
-            change = json.loads(data)
-        except (TypeError, ValueError):
+            change = json.loads(data.decode())
+        except (TypeError, ValueError):  # UnicodeDecodeError is a ValueError
             change = None
         loop = asyncio.get_running_loop()
         now = loop.time()
@@ -431,20 +423,20 @@ class Hub:
     # -- the pub/sub connection -----------------------------------------
 
     async def _listen(self):
+        """Keep the pub/sub connection: connect, subscribe what is held,
+        watch it, and make it anew (after a growing pause) once it is lost."""
         delay = 0.05
         lost = False
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            protocol = None
             try:
+                protocol = await pubsub.connect(self.redis_url, self._on_message)
                 async with self._lock:
-                    await pubsub.connect()
-                    await pubsub.ping()
-                    self._pubsub = pubsub
+                    self._pubsub = protocol
                     self.subscribed = set()
                     held = list(self.by_job)
                     for start in range(0, len(held), 1000):
-                        chunk = held[start : start + 1000]
-                        await pubsub.subscribe(*[CHANNEL_PREFIX + j for j in chunk])
+                        protocol.subscribe([CHANNEL_PREFIX + j for j in held[start : start + 1000]])
                     self.subscribed.update(held)
                     self.connected = True
                 if lost:
@@ -454,24 +446,39 @@ class Hub:
                     )
                     self.reread_all()
                 delay = 0.05
-                while True:
-                    if not self.connected:
-                        raise redis.exceptions.ConnectionError('a command failed')
-                    message = await pubsub.get_message(timeout=min(self.keepalive, 5.0))
-                    if message is None:
-                        await pubsub.ping()
-                    elif message['type'] == 'message':
-                        self._on_message(message['channel'], message['data'])
+                await self._watch(protocol)
             except asyncio.CancelledError:
                 raise
             except REDIS_ERRORS as exc:
                 if not lost or self.connected:
-                    log.warning('redis pub/sub lost (%s): reconnecting', exc)
+                    log.warning('redis pub/sub lost (%s): reconnecting', exc or type(exc).__name__)
                 self.connected = False
                 lost = True
-                try:
-                    await pubsub.aclose()
-                except Exception:
-                    pass
+                if protocol is not None:
+                    protocol.close()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    async def _watch(self, protocol):
+        """Return (raising) once ``protocol``'s connection is lost or dead:
+        a period in which nothing came, not even the answer to a ``PING``
+        sent at the start of it, tells a dead connection."""
+        period = min(self.keepalive, 5.0)
+        heard = protocol.heard
+        pinged = False
+        while True:
+            try:
+                exc = await asyncio.wait_for(asyncio.shield(protocol.lost), period)
+            except asyncio.TimeoutError:
+                exc = None
+            if exc is not None:
+                raise exc
+            if not self.connected:
+                raise ConnectionError('a command failed')
+            if protocol.heard != heard:
+                heard, pinged = protocol.heard, False
+            elif pinged:
+                raise ConnectionError('no answer to PING')
+            else:
+                protocol.ping()
+                pinged = True
