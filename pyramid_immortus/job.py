@@ -119,6 +119,10 @@ class Job:
         """Ask the job to stop (what a cancel of a running job does)."""
         self._cancel.set()
 
+    def wait_for_cancel(self, seconds: float) -> bool:
+        """Wait ``seconds``, or less if a cancel comes; whether it came."""
+        return self._cancel.wait(seconds)
+
     @classmethod
     def set(
         cls,
@@ -180,7 +184,8 @@ class Job:
 
         A failure that a ``retry_on`` policy covers leaves the job queued
         (``job_retrying``) and :attr:`next_retry` set for the adapter, and
-        is raised as any failure is.
+        is raised as any failure is.  A result that is not what a page can
+        read fails the job at once (no retry runs ``perform`` again for it).
         """
         strategy = self.tracking_strategy
         place = logs.where(self)
@@ -192,61 +197,15 @@ class Job:
         try:
             result = self.perform(*self.arguments, **self.kwargs)
             self._save_progress(strategy)
-            if self.cancelled:
-                raise Cancelled('cancelled on request')
-            result = self._checked_result(result)
         except BaseException as exc:
-            try:
-                self._save_progress(strategy)
-            except Exception:
-                log.warning(
-                    'the last progress or meta of %r could not be saved', self, exc_info=True
-                )
-            took = logs.milliseconds(monotonic() - started)
-            if self.cancelled and not isinstance(exc, Cancelled):
-                exc = Cancelled('cancelled on request')  # it cannot end otherwise
-            retry = None if self.cancelled else retry_for(type(self), exc, self.attempt)
-            info = exception_info(exc)
-            if retry is not None:
-                self.next_retry = retry
-                retry_at = isoformat(time.time() + retry.delay)
-                logs.log.info(
-                    'Retrying %s in %s s (attempt %d of %d), due to %s',
-                    logs.described(self),
-                    f'{retry.delay:g}',
-                    retry.attempt,
-                    self.max_attempts,
-                    error_string(info),
-                )
-                notify(
-                    strategy,
-                    'job_retrying',
-                    self.job_id,
-                    retry.attempt,
-                    retry_at,
-                    error_string(info),
-                )
-                self.failure_logged = True
-                raise
-            if self.cancelled:  # a stop asked for, not an error: no traceback
-                logs.log.warning(
-                    'Stopped %s from %s in %s: %s',
-                    logs.described(self),
-                    place,
-                    took,
-                    error_string(info),
-                )
-            else:
-                logs.log.error(
-                    'Error performing %s from %s in %s: %s',
-                    logs.described(self),
-                    place,
-                    took,
-                    error_string(info),
-                    exc_info=exc,
-                )
-            self.failure_logged = True
-            self._record_end(strategy, 'job_failed', exc)
+            self._failed(strategy, exc, place, started, retry=True)
+            raise
+        try:
+            result = self._checked_result(result)
+            if self.cancelled:  # asked to stop: it cannot end finished
+                raise Cancelled('cancelled on request')
+        except Exception as exc:
+            self._failed(strategy, exc, place, started, retry=False)
             raise
         if result is not None:
             notify(strategy, 'job_result', self.job_id, result)
@@ -258,6 +217,68 @@ class Job:
             logs.milliseconds(monotonic() - started),
         )
         return result
+
+    def _failed(self, strategy, exc, place, started, retry):
+        """Record and log a failed run: a retry its policies decide (with
+        ``retry``), else its end."""
+        try:
+            self._save_progress(strategy)
+        except Exception:
+            log.warning('the last progress or meta of %r could not be saved', self, exc_info=True)
+        took = logs.milliseconds(monotonic() - started)
+        if self.cancelled and not isinstance(exc, Cancelled):
+            exc = Cancelled('cancelled on request')  # it cannot end otherwise
+        info = exception_info(exc)
+        self.failure_logged = True
+        next_run = self._retry(exc) if retry and not self.cancelled else None
+        if next_run is not None:
+            self.next_retry = next_run
+            logs.log.info(
+                'Retrying %s in %s s (attempt %d of %d), due to %s',
+                logs.described(self),
+                f'{next_run.delay:g}',
+                next_run.attempt,
+                self.max_attempts,
+                error_string(info),
+            )
+            retry_at = isoformat(time.time() + next_run.delay)
+            notify(
+                strategy,
+                'job_retrying',
+                self.job_id,
+                next_run.attempt,
+                retry_at,
+                error_string(info),
+            )
+            return
+        if self.cancelled:  # a stop asked for, not an error: no traceback
+            logs.log.warning(
+                'Stopped %s from %s in %s: %s',
+                logs.described(self),
+                place,
+                took,
+                error_string(info),
+            )
+        else:
+            logs.log.error(
+                'Error performing %s from %s in %s: %s',
+                logs.described(self),
+                place,
+                took,
+                error_string(info),
+                exc_info=exc,
+            )
+        self._record_end(strategy, 'job_failed', exc)
+
+    def _retry(self, exc):
+        """The retry of this run's failure, or ``None``; a policy whose wait
+        cannot be computed (its callable raised, or gave no number of
+        seconds) fails the job rather than leave it running."""
+        try:
+            return retry_for(type(self), exc, self.attempt)
+        except Exception:
+            log.exception('the retry_on wait of %r could not be computed: no retry', self)
+            return None
 
     def _checked_result(self, result):
         """``result`` as JSON data of at most ``immortus.result_max_bytes``

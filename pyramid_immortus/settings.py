@@ -137,13 +137,16 @@ def as_origins(value):
 
 
 def without_password(url):
-    """``url`` with the password of its userinfo, if any, masked."""
+    """``url`` with its passwords masked: the userinfo's and a
+    ``password=`` query argument (redis-py reads both)."""
     parsed = urlparse(url)
-    if parsed.password is None:
+    query = re.sub(r'(?i)(^|&)(password=)[^&]*', r'\1\2***', parsed.query)
+    if parsed.password is None and query == parsed.query:
         return url
-    userinfo, _, host = parsed.netloc.rpartition('@')
-    user = userinfo.partition(':')[0]
-    return parsed._replace(netloc=f'{user}:***@{host}').geturl()
+    if parsed.password is not None:
+        userinfo, _, host = parsed.netloc.rpartition('@')
+        parsed = parsed._replace(netloc=f'{userinfo.partition(":")[0]}:***@{host}')
+    return parsed._replace(query=query).geturl()
 
 
 def shown(key, raw):

@@ -46,6 +46,11 @@ def _safe_str(value):
         return f'<{type(value).__name__} whose str() failed>'
 
 
+def timestamp(text):
+    """The POSIX time of an :func:`isoformat` string."""
+    return datetime.fromisoformat(text.replace('Z', '+00:00')).timestamp()
+
+
 def exception_info(exc):
     """Return ``{"type", "message"}`` for ``exc``: no traceback, ever, and
     never an error, even for an exception whose ``__str__`` raises."""
@@ -99,26 +104,35 @@ def progress_info(current, total=None, message=None):
 MAX_DEPTH = 100
 
 
-def too_deep(value, limit=MAX_DEPTH):
-    """Whether lists and dicts nest in ``value`` more than ``limit`` deep."""
+def problem(value, limit=MAX_DEPTH):
+    """What keeps ``value`` from being plain JSON data that reads back the
+    same in a page (``None`` if nothing): nesting deeper than ``limit``, a
+    dict key that is not a string (``{1: 'a', '1': 'b'}`` would lose one),
+    an int too large for a page's numbers."""
     level = [value]
     for _ in range(limit + 1):
-        level = [
-            item
-            for node in level
-            if isinstance(node, (list, tuple, dict))
-            for item in (node.values() if isinstance(node, dict) else node)
-        ]
-        if not level:
-            return False
-    return True
+        deeper: list[Any] = []
+        for node in level:
+            if isinstance(node, dict):
+                if not all(isinstance(key, str) for key in node):
+                    return 'its dict keys must be strings'
+                deeper.extend(node.values())
+            elif isinstance(node, (list, tuple)):
+                deeper.extend(node)
+            elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > 2**1023:
+                return 'an int is too large for a page to read'
+        if not deeper:
+            return None
+        level = deeper
+    return f'it nests more than {limit} deep'
 
 
 def json_value(value, name):
     """``value`` as plain JSON data (what every strategy stores and every
     page receives), or ``TypeError`` naming ``name``."""
-    if too_deep(value):
-        raise TypeError(f'{name} must be plain JSON data: it nests more than {MAX_DEPTH} deep')
+    trouble = problem(value)
+    if trouble is not None:
+        raise TypeError(f'{name} must be plain JSON data: {trouble}')
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError, RecursionError) as exc:

@@ -8,6 +8,7 @@ a second SIGINT stops at once (rq's warm and cold shutdown).
 """
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import logging
@@ -22,6 +23,8 @@ from rq import Queue, Worker
 from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
 from rq.job import Job as RQJob
 from rq.job import JobStatus
+from rq.scheduler import RQScheduler
+from rq.worker import base as rq_worker_base
 
 from .adapters.rq import ImmortusRQJob
 from .callbacks import notify
@@ -118,6 +121,13 @@ class ImmortusWorker(Worker):
         die_with_parent(self.pid)
         super().main_work_horse(job, queue)
 
+    def _start_scheduler(self, burst=False, logging_level='INFO', *args, **kwargs):
+        """rq's scheduler, in a process that dies with its worker (rq forks
+        it; one that outlives a killed worker keeps taking jobs on the dead
+        worker's connection)."""
+        with patched_scheduler_class():
+            super()._start_scheduler(burst, logging_level, *args, **kwargs)
+
     def work(self, *args, **kwargs):
         """rq's work loop, beside a thread that puts back in their queue the
         jobs that a dead worker had taken but not started."""
@@ -132,6 +142,7 @@ class ImmortusWorker(Worker):
             try:
                 for queue in self.queues:
                     recover_taken_jobs(self.connection, queue, lease)
+                take_over_scheduling(self)
             except UNAVAILABLE:
                 pass  # the work loop meets the outage too, and says so
             except Exception:
@@ -145,8 +156,7 @@ class ImmortusWorker(Worker):
 #: taking and starting it.  KEYS: intermediate list, queue, job hash, the
 #: sightings.  ARGV: job id, now, lease.  Returns 1 when put back.
 RECOVER = """
-local v = redis.call('hmget', KEYS[3], 'status', 'worker_name')
-if v[1] ~= 'queued' or (v[2] and v[2] ~= '') then
+if redis.call('hget', KEYS[3], 'status') ~= 'queued' then
   redis.call('zrem', KEYS[4], ARGV[1])
   return 0
 end
@@ -182,6 +192,69 @@ def recover_taken_jobs(connection, queue, lease):
             'put back in %s the jobs a dead worker had taken: %s', queue.name, ', '.join(recovered)
         )
     return recovered
+
+
+#: Our schedulers (a set), and the key a live one refreshes every beat.
+SCHEDULERS = 'immortus:schedulers'
+SCHEDULER_ALIVE = 'immortus:scheduler-alive:'
+
+#: Free the lock of one of our schedulers that stopped beating, so that a
+#: live worker's scheduler takes the queue over within seconds, not rq's
+#: minute.  KEYS: the lock, our schedulers.  ARGV: the alive-key prefix.
+FREE_LOCK = """
+local holder = redis.call('get', KEYS[1])
+if not holder or redis.call('sismember', KEYS[2], holder) == 0 then return 0 end
+if redis.call('exists', ARGV[1] .. holder) == 1 then return 0 end
+redis.call('del', KEYS[1])
+redis.call('srem', KEYS[2], holder)
+return 1
+"""
+
+
+class ImmortusScheduler(RQScheduler):
+    """rq's scheduler, whose process dies with the worker that forked it,
+    and whose beats say it lives (see :data:`FREE_LOCK`)."""
+
+    def start(self):
+        self._parent_pid = os.getpid()
+        return super().start()
+
+    def work(self):
+        die_with_parent(self._parent_pid)
+        super().work()
+
+    def heartbeat(self):
+        super().heartbeat()
+        with self.connection.pipeline() as pipe:
+            pipe.sadd(SCHEDULERS, self.name)
+            pipe.set(SCHEDULER_ALIVE + self.name, '1', ex=self.interval * 3)
+            pipe.execute()
+
+
+def take_over_scheduling(worker):
+    """Free the locks of our dead schedulers on ``worker``'s queues, and
+    start its scheduler on the queues it can then lock."""
+    scheduler = getattr(worker, 'scheduler', None)
+    if scheduler is None:
+        return
+    free = worker.connection.register_script(FREE_LOCK)
+    for queue in worker.queues:
+        free(keys=[RQScheduler.get_locking_key(queue.name), SCHEDULERS], args=[SCHEDULER_ALIVE])
+    process = scheduler._process
+    if process is None or not process.is_alive():
+        scheduler.acquire_locks(auto_start=True)
+
+
+@contextlib.contextmanager
+def patched_scheduler_class():
+    """rq's worker builds its scheduler from a name of its module: make that
+    :class:`ImmortusScheduler` for the call."""
+    original = rq_worker_base.RQScheduler
+    rq_worker_base.RQScheduler = ImmortusScheduler  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        rq_worker_base.RQScheduler = original  # type: ignore[misc]
 
 
 def die_with_parent(parent_pid):

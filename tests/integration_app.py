@@ -57,6 +57,18 @@ class Flaky(Job):
         return {'runs': runs}
 
 
+@retry_on(ValueError, attempts=2, wait=2)
+class Patient(Job):
+    """Fails its first run, then waits 2 s for its second, which returns."""
+
+    def perform(self):
+        runs = get_redis(self.registry).incr('immortus-test:runs:' + self.job_id)
+        if runs == 1:
+            raise ValueError('first')
+        get_redis(self.registry).rpush(RAN, self.job_id)
+        return runs
+
+
 @tracking_strategy('redis')
 class Pinned(Job):
     """Tracked by the redis strategy whatever the default is."""
@@ -130,6 +142,6 @@ def forgetful(global_config, **settings):
     not know a job class."""
     config = Configurator(settings=settings)
     config.include('pyramid_immortus')
-    for job_class in (Add, Slow, Steps, Fails, Flaky):
+    for job_class in (Add, Slow, Steps, Fails, Flaky, Patient):
         config.add_immortus_job(job_class)
     return config.make_wsgi_app()

@@ -50,9 +50,7 @@ class Never(Job):
 
 def start(request):
     body = request.json_body
-    job_class = {'Returns': Returns, 'Flaky': Flaky, 'Steps': Steps, 'Never': Never}[
-        request.matchdict['name']
-    ]
+    job_class = next(j for j in jobs() if j.__name__ == request.matchdict['name'])
     if 'wait' in body:
         job_class = job_class.set(wait=body['wait'])
     return job_class.perform_later(request, *body.get('args', []))
@@ -63,7 +61,7 @@ def make_app(make_config, **settings):
     config.registry.runs = {}
     config.add_route('start', '/start/{name}', request_method='POST')
     config.add_view(start, route_name='start', renderer='immortus')
-    for job_class in (Returns, Flaky, Steps, Never):
+    for job_class in jobs():
         config.add_immortus_job(job_class)
     app = TestApp(config.make_wsgi_app())
     app.registry = config.registry
@@ -72,3 +70,36 @@ def make_app(make_config, **settings):
 
 def post(app, name, *args, **body):
     return app.post_json(f'/start/{name}', {'args': list(args), **body}).json['job_id']
+
+
+@retry_on(ValueError, attempts=3, wait=lambda attempt: 1 / 0)
+class BadWait(Job):
+    """Its retry policy's wait raises."""
+
+    def perform(self):
+        raise ValueError('first')
+
+
+@retry_on(ValueError, TypeError, attempts=3)
+class BadResult(Job):
+    """Returns what is not JSON; its policy covers TypeError."""
+
+    def perform(self, kind):
+        self.registry.runs[self.job_id] = self.registry.runs.get(self.job_id, 0) + 1
+        return {'set': {1, 2}, 'keys': {1: 'int', '1': 'str'}, 'int': 10**400}[kind]
+
+
+@retry_on(ValueError, attempts=3, wait=2)
+class SlowRetry(Job):
+    """Fails its first run, then waits 2 s for its second."""
+
+    def perform(self):
+        runs = self.registry.runs[self.job_id] = self.registry.runs.get(self.job_id, 0) + 1
+        if runs == 1:
+            raise ValueError('first')
+        return runs
+
+
+def jobs():
+    """The job classes of :func:`make_app`."""
+    return (Returns, Flaky, Steps, Never, BadWait, BadResult, SlowRetry)

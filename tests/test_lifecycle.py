@@ -4,6 +4,7 @@ strategies (rq with real immortus-worker processes and rq's scheduler)."""
 
 import datetime as dt
 import logging
+import threading
 import time
 
 import pytest
@@ -277,3 +278,79 @@ def test_rq_retries_schedules_and_results(make_rq_app, redis_db, processes, stra
     assert verify(app, cancelled)['exception']['type'] == 'Cancelled'
     ran = [j.decode() for j in redis_db.lrange(RAN, 0, -1)]
     assert cancelled not in ran and ran.count(flaky) == 1
+
+
+# -- found by the second hostile review --------------------------------------
+
+
+def test_a_retry_wait_that_cannot_be_computed_fails_the_job(app, caplog):
+    with caplog.at_level(logging.ERROR):
+        job_id = post(app, 'BadWait')
+        data = ended(app, job_id)
+    assert data['status'] == 'failed' and data['error'] == 'ValueError: first'
+    assert 'the retry_on wait of <BadWait job' in caplog.text
+
+
+@pytest.mark.parametrize(
+    'kind, error',
+    [
+        ('set', 'Object of type set is not JSON serializable'),
+        ('keys', 'its dict keys must be strings'),
+        ('int', 'an int is too large for a page to read'),
+    ],
+)
+def test_a_bad_result_fails_at_once_whatever_the_retry_policy(app, kind, error):
+    job_id = post(app, 'BadResult', kind)
+    data = ended(app, job_id)
+    assert data['status'] == 'failed' and data['exception']['type'] == 'TypeError'
+    assert error in data['error'] and data['attempt'] == 1
+    assert app.registry.runs[job_id] == 1
+
+
+@pytest.mark.parametrize('adapter', ['inline', 'async'])
+def test_cancelling_a_job_that_waits_for_its_retry_ends_it(make_config, adapter):
+    app = make_app(make_config, **{'immortus.queue_adapter': adapter})
+    job_ids = []
+    creator = threading.Thread(target=lambda: job_ids.append(post(app, 'SlowRetry')))
+    creator.start()  # under inline, the request itself waits for the retry
+    job_id = wait_for(
+        lambda: (
+            next(iter(app.registry.runs), None)
+            and app.get(f'/immortus/verify/{next(iter(app.registry.runs))}').json.get('retry_at')
+            and next(iter(app.registry.runs))
+        ),
+        message='the retry wait',
+    )
+    res = app.post(f'/immortus/verify/{job_id}/cancel')
+    assert res.json == {'job_id': job_id, 'cancelled': True}
+    creator.join(10)
+    time.sleep(2.3)  # past the retry's time
+    data = app.get(f'/immortus/verify/{job_id}').json
+    assert data['status'] == 'failed' and data['exception']['type'] == 'Cancelled'
+    assert app.registry.runs[job_id] == 1
+
+
+def test_a_retry_asked_for_while_the_process_stops_ends_the_job(make_config, redis_db):
+    from pyramid_immortus.adapters.async_ import AsyncAdapter
+    from pyramid_immortus.catalog import find_tracking_strategy
+
+    app = make_app(make_config, **{'immortus.queue_adapter': 'inline'})
+    adapter = AsyncAdapter(workers=1, lease=1.0, shutdown_grace=1.0)
+    job = Flaky(app.registry, arguments=(10,))
+    find_tracking_strategy(app.registry).job_created(job.job_id, 'Flaky', None)
+    adapter.enqueue(job)
+    adapter.shutdown()
+    data = app.get(f'/immortus/verify/{job.job_id}').json
+    assert data['status'] == 'failed' and data['exception']['type'] in ('Shutdown',)
+
+
+def test_a_scheduled_jobs_record_lives_until_it_is_due(redis_db):
+    from pyramid_immortus.status import isoformat
+    from pyramid_immortus.strategies.redis import RedisStrategy
+
+    strategy = RedisStrategy(redis_db, max_age=4)
+    strategy.job_created('later', 'Job', None, scheduled_at=isoformat(time.time() + 100))
+    assert 100 < redis_db.ttl('immortus:job:later') <= 104
+    strategy.job_started('later')
+    strategy.job_retrying('later', 2, isoformat(time.time() + 50), 'ValueError: x')
+    assert 50 < redis_db.ttl('immortus:job:later') <= 54

@@ -114,7 +114,12 @@ def test_every_setting_shares_the_prefix():
 
 
 @pytest.mark.parametrize(
-    'url', ['redis://:hunter2@localhost:port/0', 'http://user:hunter2@localhost:6379/0']
+    'url',
+    [
+        'redis://:hunter2@localhost:port/0',
+        'http://user:hunter2@localhost:6379/0',
+        'redis://localhost:port/0?password=hunter2',
+    ],
 )
 def test_a_bad_redis_url_does_not_print_its_password(url):
     with pytest.raises(ConfigurationError) as info:

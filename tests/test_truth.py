@@ -14,8 +14,9 @@ from pyramid.paster import get_app
 from rq import Queue
 from webtest import TestApp
 
+from tests.browser import read_text
 from tests.integration_app import RAN
-from tests.support import REDIS_URL, create, read_log, verify, wait_for, write_ini
+from tests.support import REDIS_URL, create, descendants, read_log, verify, wait_for, write_ini
 
 ENDED = ('finished', 'failed')
 
@@ -248,3 +249,32 @@ def test_a_class_the_worker_does_not_know_fails_in_the_jobs_own_strategy(
     data = app.get(f'/immortus/verify/{job_id}/Pinned').json
     assert data['status'] == 'failed' and data['exception']['type'] == 'JobNotRegistered'
     assert redis_db.lrange(RAN, 0, -1) == []
+
+
+def test_a_job_waiting_for_its_retry_outlives_a_killed_worker(make_rq_app, redis_db, processes):
+    app, ini = make_rq_app()
+    options = ('--job-monitoring-interval', '1', '--lease-grace', '2')
+    first = processes.worker(ini, *options)
+    job_id = create(app, 'Patient')['job_id']
+    wait_for(lambda: verify(app, job_id).get('retry_at'), message='the retry wait')
+    children = descendants(first.pid)  # rq's scheduler process among them
+    os.kill(first.pid, signal.SIGKILL)  # the worker alone: its children must follow it
+    first.wait(5)
+    wait_for(
+        lambda: (
+            not any(
+                os.path.exists(f'/proc/{pid}') and read_text(f'/proc/{pid}/stat').split()[2] != 'Z'
+                for pid in children
+            )
+        ),
+        timeout=5,
+        message='its children gone',
+    )
+    processes.worker(ini, *options)
+    data = wait_for(
+        lambda: (lambda d: d if d['status'] in ENDED else None)(verify(app, job_id)),
+        timeout=30,
+        message='the second run',
+    )
+    assert data['status'] == 'finished' and data['result'] == 2 and data['attempt'] == 2
+    assert redis_db.lrange(RAN, 0, -1) == [job_id.encode()]

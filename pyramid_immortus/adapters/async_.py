@@ -11,7 +11,7 @@ from collections import OrderedDict
 from zope.interface import implementer
 
 from ..callbacks import notify
-from ..exceptions import BackendUnavailable, Shutdown, UnknownJob
+from ..exceptions import BackendUnavailable, Cancelled, Shutdown, UnknownJob
 from ..interfaces import ICancellableQueueAdapter
 from ..settings import get_settings
 from .inline import run_logged
@@ -182,10 +182,24 @@ class AsyncAdapter:
                 with self._cond:
                     del self._running[job_id]
                     retry = job.next_retry
-                    if retry is not None and not self._closed:
+                    again = retry is not None and not (self._closed or job.cancelled)
+                    if again:
                         job.attempt = retry.attempt
                         self._wait_until(job, time.time() + retry.delay)
                     self._cond.notify_all()
+                if retry is not None and not again:
+                    self._no_retry(job)
+
+    def _no_retry(self, job):
+        """A job whose retry was asked for while it stopped (a cancel) or the
+        process stopped: it ends failed, it does not wait for ever."""
+        reason = (
+            Cancelled('cancelled on request')
+            if job.cancelled
+            else Shutdown('the process stopped before the job could run again')
+        )
+        notify(job.tracking_strategy, 'job_failed', job.job_id, reason)
+        log.warning('%r will not run again: %s', job, reason)
 
     def _jobs(self):
         with self._cond:

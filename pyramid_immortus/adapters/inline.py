@@ -40,6 +40,7 @@ class InlineAdapter:
     def __init__(self, registry=None):
         self.registry = registry
         self._running = {}
+        self._waiting = set()  # the ids of jobs that wait for a retry
         self._lock = threading.Lock()
 
     def prepare(self, job):
@@ -50,7 +51,8 @@ class InlineAdapter:
             )
 
     def enqueue(self, job):
-        """Run ``job`` now, and again after each wait its retries ask for."""
+        """Run ``job`` now, and again after each wait its retries ask for
+        (a cancel during a wait ends it: it does not run again)."""
         with self._lock:
             self._running[job.job_id] = job
         try:
@@ -59,7 +61,13 @@ class InlineAdapter:
                 if job.next_retry is None:
                     break
                 job.attempt = job.next_retry.attempt
-                time.sleep(job.next_retry.delay)
+                with self._lock:
+                    self._waiting.add(job.job_id)
+                cancelled = job.wait_for_cancel(job.next_retry.delay)
+                with self._lock:
+                    self._waiting.discard(job.job_id)
+                if cancelled:
+                    break  # the cancel view records the job's end
         finally:
             with self._lock:
                 self._running.pop(job.job_id, None)
@@ -71,10 +79,12 @@ class InlineAdapter:
         return job.job_class if job is not None else None
 
     def cancel(self, job_id):
-        """Ask a job that runs now to stop (``'stopping'``)."""
+        """Drop a job that waits for its retry (``'cancelled'``: it never
+        runs again), or ask one that runs now to stop (``'stopping'``)."""
         with self._lock:
             job = self._running.get(job_id)
+            waiting = job_id in self._waiting
         if job is None:
             raise UnknownJob(job_id)
         job.request_cancel()
-        return 'stopping'
+        return 'cancelled' if waiting else 'stopping'

@@ -20,6 +20,7 @@ from ..status import (
     isoformat,
     lease_expired,
     progress_info,
+    timestamp,
     worker_lost,
 )
 from .base import ReportingStrategy, Unsettled, restarted_within
@@ -96,7 +97,7 @@ class RedisStrategy(ReportingStrategy):
 
     # -- writing ---------------------------------------------------------
 
-    def _write(self, job_id, mode='update', publish=True, **fields):
+    def _write(self, job_id, mode='update', publish=True, due=None, **fields):
         fields = {name: value for name, value in fields.items() if value is not None}
         message = ''
         if publish:
@@ -113,18 +114,27 @@ class RedisStrategy(ReportingStrategy):
             return bool(
                 self._script(
                     keys=[self.key(job_id)],
-                    args=[mode, self.ttl, self.max_age, message, repr(self.clock()), *pairs],
+                    args=[mode, self.ttl, self._max_age(due), message, repr(self.clock()), *pairs],
                 )
             )
+
+    def _max_age(self, due):
+        """How long an unfinished job's hash lives: ``max_age``, counted from
+        when the job is ``due`` (an ISO time) for one that waits for it."""
+        if due is None:
+            return self.max_age
+        return self.max_age + max(0, int(timestamp(due) - self.clock()))
 
     def job_created(
         self, job_id, job_class, owner, deadline=None, max_attempts=1, scheduled_at=None
     ):
         """Create the job's hash, queued, with its class, owner and first
-        lease (``deadline``, where its adapter gives one)."""
+        lease (``deadline``, where its adapter gives one); a scheduled job's
+        hash lives ``max_age`` from when it is due."""
         if not self._write(
             job_id,
             'create',
+            due=scheduled_at,
             status=QUEUED,
             enqueued_at=isoformat(self.clock()),
             job_class=job_class,
@@ -149,6 +159,7 @@ class RedisStrategy(ReportingStrategy):
         run that failed is over)."""
         self._write(
             job_id,
+            due=retry_at,
             status=QUEUED,
             attempt=attempt,
             retry_at=retry_at,
