@@ -19,6 +19,7 @@ from tests.integration_app import RAN
 from tests.support import REDIS_URL, create, descendants, read_log, verify, wait_for, write_ini
 
 ENDED = ('finished', 'failed')
+QUEUE = 'itest'
 
 
 def post(url, data=None):
@@ -256,7 +257,10 @@ def test_a_job_waiting_for_its_retry_outlives_a_killed_worker(make_rq_app, redis
     options = ('--job-monitoring-interval', '1', '--lease-grace', '2')
     first = processes.worker(ini, *options)
     job_id = create(app, 'Patient')['job_id']
-    wait_for(lambda: verify(app, job_id).get('retry_at'), message='the retry wait')
+    # killed once its retry is scheduled (a worker killed while it records
+    # the retry leaves a job that reads failed, WorkerLost, once its lease ends)
+    wait_for(lambda: redis_db.zscore(f'rq:scheduled:{QUEUE}', job_id), message='the retry wait')
+    assert verify(app, job_id)['retry_at']
     children = descendants(first.pid)  # rq's scheduler process among them
     os.kill(first.pid, signal.SIGKILL)  # the worker alone: its children must follow it
     first.wait(5)

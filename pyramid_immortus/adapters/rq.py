@@ -1,14 +1,15 @@
 """``rq``: jobs go to Redis; ``immortus-worker`` processes run them."""
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pyramid.threadlocal import get_current_registry
 from rq import Queue
 from rq.command import send_command
 from rq.job import Job as RQJob
-from rq.job import get_current_job
+from rq.job import JobStatus, get_current_job
 from rq.registry import CanceledJobRegistry, ScheduledJobRegistry
+from rq.utils import now
 from zope.interface import implementer
 
 from ..callbacks import notify
@@ -101,6 +102,18 @@ class ImmortusRQJob(RQJob):
         super().restore(raw_data)
         job_class = raw_data.get(CLASS.encode())
         self.immortus_class = job_class.decode() if job_class is not None else None
+
+    def retry(self, queue, pipeline):
+        """rq's retry, with the status written in the same transaction as
+        the rest (rq writes it at once, so a worker killed in between left
+        a job that read "scheduled" in no registry, waiting for ever)."""
+        delay = self.get_retry_interval()
+        self.retries_left = (self.retries_left or 1) - 1
+        if delay:
+            self.set_status(JobStatus.SCHEDULED, pipeline=pipeline)
+            queue.schedule_job(self, now() + timedelta(seconds=delay), pipeline=pipeline)
+        else:
+            queue._enqueue_job(self, pipeline=pipeline, at_front=self.enqueue_at_front_on_retry)
 
     def heartbeat(self, timestamp, ttl, pipeline=None, xx=False):
         super().heartbeat(timestamp, ttl, pipeline=pipeline, xx=xx)
