@@ -11,6 +11,30 @@ from rq.job import Job as RQJob
 from pyramid_immortus import Job, tracking_strategy
 from pyramid_immortus.connection import get_redis
 
+#: The logging part of every bench .ini: warnings and errors only.
+LOGGING = """
+[loggers]
+keys = root, waitress
+[logger_waitress]
+level = ERROR
+handlers =
+qualname = waitress
+[handlers]
+keys = console
+[formatters]
+keys = generic
+[logger_root]
+level = WARN
+handlers = console
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+[formatter_generic]
+format = %(levelname)s %(message)s
+"""
+
 BODY = json.dumps({'job_id': 'x', 'completed': False, 'status': 'queued'}).encode()
 
 

@@ -38,6 +38,7 @@ from pyramid.config import Configurator
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.app import LOGGING  # noqa: E402
 from bench.verify import start_server, wrk  # noqa: E402
 from pyramid_immortus import Job  # noqa: E402
 
@@ -120,34 +121,17 @@ def make_app(global_config, **settings):
     return config.make_wsgi_app()
 
 
-INI = """[app:main]
+INI = (
+    """[app:main]
 use = call:bench.results:make_app
 immortus.queue_adapter = {adapter}
 immortus.redis_url = {url}
 immortus.rq.queue = bench-results
 bench.strategies = {strategies}
 
-[loggers]
-keys = root, waitress
-[logger_waitress]
-level = ERROR
-handlers =
-qualname = waitress
-[handlers]
-keys = console
-[formatters]
-keys = generic
-[logger_root]
-level = WARN
-handlers = console
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = generic
-[formatter_generic]
-format = %(levelname)s %(message)s
 """
+    + LOGGING
+)
 
 
 def python_load(url, seconds, connections):

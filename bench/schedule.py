@@ -34,6 +34,7 @@ from pyramid.config import Configurator
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.app import LOGGING  # noqa: E402
 from pyramid_immortus import Job, retry_on  # noqa: E402
 from pyramid_immortus.connection import get_redis  # noqa: E402
 
@@ -82,29 +83,16 @@ def make_app(global_config, **settings):
     return configure(settings).make_wsgi_app()
 
 
-INI = """[app:main]
+INI = (
+    """[app:main]
 use = call:bench.schedule:make_app
 immortus.queue_adapter = rq
 immortus.redis_url = {url}
 immortus.rq.queue = bench-schedule
 
-[loggers]
-keys = root
-[handlers]
-keys = console
-[formatters]
-keys = generic
-[logger_root]
-level = WARN
-handlers = console
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = generic
-[formatter_generic]
-format = %(levelname)s %(message)s
 """
+    + LOGGING
+)
 
 
 def times(client):

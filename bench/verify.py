@@ -26,34 +26,20 @@ import urllib.request
 import redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-INI = """[app:main]
+from bench.app import LOGGING  # noqa: E402
+
+INI = (
+    """[app:main]
 use = call:bench.app:main
 immortus.queue_adapter = rq
 immortus.redis_url = {url}
 immortus.rq.queue = bench
 
-[loggers]
-keys = root, waitress
-[logger_waitress]
-level = ERROR
-handlers =
-qualname = waitress
-[handlers]
-keys = console
-[formatters]
-keys = generic
-[logger_root]
-level = WARN
-handlers = console
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = generic
-[formatter_generic]
-format = %(levelname)s %(message)s
 """
+    + LOGGING
+)
 
 
 def start_server(ini):
