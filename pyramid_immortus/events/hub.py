@@ -16,11 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
-import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
-from . import CHANNEL_PREFIX, PROGRESS_FIELDS, pubsub
+from . import CHANNEL_PREFIX, PROGRESS_FIELDS, commands, pubsub
 from .reading import READ, loop_readable, read_entries, read_in_loop
 
 log = logging.getLogger(__name__)
@@ -155,15 +152,8 @@ class Hub:
         self._lock = asyncio.Lock()
         self._dirty_event = asyncio.Event()
         self._read_pool = ThreadPoolExecutor(self.read_threads, thread_name_prefix='immortus-read')
-        self._reader = redis.asyncio.Redis.from_url(
-            self.redis_url,
-            socket_connect_timeout=2,
-            socket_timeout=READ_TIMEOUT,
-            socket_keepalive=True,
-            health_check_interval=0,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._read_script = self._reader.register_script(READ)
+        self._reader = commands.Client(self.redis_url, READ_TIMEOUT)
+        self._read_script = self._reader.script(READ)
         self._tasks = [
             asyncio.ensure_future(self._listen()),
             asyncio.ensure_future(self._read_loop()),
@@ -192,7 +182,7 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pubsub is not None:
             self._pubsub.close()
-        await self._reader.aclose()
+        self._reader.close()
         self._read_pool.shutdown(wait=False)
 
     # -- subscriptions ---------------------------------------------------
@@ -371,7 +361,7 @@ class Hub:
         can read (none when their strategy is not in its Redis, or the read
         fails: the thread's read answers then)."""
         if job_class not in self._loop_readable:
-            self._loop_readable[job_class] = loop_readable(self.registry, job_class, self._reader)
+            self._loop_readable[job_class] = loop_readable(self.registry, job_class, self.redis_url)
         strategy = self._loop_readable[job_class]
         if strategy is None:
             return {}

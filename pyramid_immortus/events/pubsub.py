@@ -30,6 +30,10 @@ class ProtocolError(Exception):
     """Redis answered with an error, or bytes that are not RESP."""
 
 
+class ReplyError(ProtocolError):
+    """An error reply of Redis (which :func:`parse` returns as a value)."""
+
+
 def command(*args):
     """The RESP bytes of one command (``str`` arguments are UTF-8)."""
     parts = [b'*%d\r\n' % len(args)]
@@ -41,8 +45,9 @@ def command(*args):
 
 def parse(buffer, pos):
     """``(value, next position)`` of the RESP2 value at ``pos`` in
-    ``buffer``, or ``None`` when it is not all there yet.  Raises
-    :class:`ProtocolError` for an error reply or bytes that are not RESP."""
+    ``buffer``, or ``None`` when it is not all there yet.  An error reply
+    is a :class:`ReplyError` value; raises :class:`ProtocolError` for bytes
+    that are not RESP."""
     end = buffer.find(b'\r\n', pos)
     if end < 0:
         return None
@@ -70,7 +75,7 @@ def parse(buffer, pos):
     if kind == b'+':
         return bytes(head), end + 2
     if kind == b'-':
-        raise ProtocolError(bytes(head).decode('utf-8', 'replace'))
+        return ReplyError(bytes(head).decode('utf-8', 'replace')), end + 2
     raise ProtocolError(f'not RESP: {bytes(buffer[pos : pos + 20])!r}')
 
 
@@ -107,6 +112,8 @@ class PubSubProtocol(asyncio.Protocol):
                 if parsed is None:
                     break
                 frame, pos = parsed
+                if isinstance(frame, ReplyError):
+                    raise frame
                 if isinstance(frame, list) and len(frame) == 3 and frame[0] == MESSAGE:
                     self.on_message(frame[1], frame[2])
                 else:
@@ -151,17 +158,14 @@ class PubSubProtocol(asyncio.Protocol):
             self.transport.close()
 
 
-async def connect(url, on_message):
-    """A :class:`PubSubProtocol` connected to the Redis of ``url`` (host and
-    port or a Unix socket, TLS for ``rediss://``, ``AUTH`` with its user and
-    password; its db does not matter to pub/sub)."""
+async def open_connection(url, factory):
+    """``(options, protocol)``: the parsed ``url`` and the protocol that
+    ``factory`` makes, connected to its Redis (host and port or a Unix
+    socket, TLS for ``rediss://``), with TCP keepalive."""
     options = parse_url(url)
     loop = asyncio.get_running_loop()
 
-    def factory():
-        return PubSubProtocol(on_message)
-
-    async def open_connection():
+    async def opening():
         if options.get('path'):
             return await loop.create_unix_connection(factory, options['path'])
         tls = None
@@ -171,14 +175,30 @@ async def connect(url, on_message):
             factory, options.get('host', 'localhost'), options.get('port', 6379), ssl=tls
         )
 
-    _, protocol = await asyncio.wait_for(open_connection(), CONNECT_TIMEOUT)
+    _, protocol = await asyncio.wait_for(opening(), CONNECT_TIMEOUT)
     sock = protocol.transport.get_extra_info('socket')
     if sock is not None and not options.get('path'):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return options, protocol
+
+
+def auth_args(options):
+    """The ``AUTH`` command of the parsed URL ``options``, or ``None``."""
     password = options.get('password')
-    if password is not None:
-        username = options.get('username')
-        protocol.send('AUTH', *([username] if username else []), password)
+    if password is None:
+        return None
+    username = options.get('username')
+    return ('AUTH', *([username] if username else []), password)
+
+
+async def connect(url, on_message):
+    """A :class:`PubSubProtocol` connected to the Redis of ``url`` (see
+    :func:`open_connection`; ``AUTH`` with its user and password; its db
+    does not matter to pub/sub)."""
+    options, protocol = await open_connection(url, lambda: PubSubProtocol(on_message))
+    auth = auth_args(options)
+    if auth is not None:
+        protocol.send(*auth)
     protocol.ping()
     try:
         await asyncio.wait_for(answered(protocol), CONNECT_TIMEOUT)

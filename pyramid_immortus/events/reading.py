@@ -19,6 +19,7 @@ batch verify made when it opened.  Two ways to the same record:
 import json
 
 from pyramid.threadlocal import manager
+from redis.asyncio.connection import parse_url
 
 from ..catalog import find_tracking_strategy
 from ..exceptions import UnknownJob
@@ -71,20 +72,20 @@ def read_entries(registry, job_class, job_ids):
         manager.pop()
 
 
-def same_redis(connection, client):
-    """Whether the ``redis.Redis`` ``connection`` and the
-    ``redis.asyncio.Redis`` ``client`` reach the same database."""
+def same_redis(connection, url):
+    """Whether the ``redis.Redis`` ``connection`` reaches the database of
+    ``url`` (the gateway's)."""
     try:
         ours = connection.connection_pool.connection_kwargs
-        theirs = client.connection_pool.connection_kwargs
     except AttributeError:
         return False
+    theirs = parse_url(url)
     return all(ours.get(name) == theirs.get(name) for name in SAME_REDIS)
 
 
-def loop_readable(registry, job_class, client):
+def loop_readable(registry, job_class, url):
     """The strategy of ``job_class`` if the event loop can read its records
-    with ``client``, else ``None``."""
+    in the Redis of ``url``, else ``None``."""
     try:
         strategy = find_tracking_strategy(registry, job_class)
     except LookupError:
@@ -92,7 +93,7 @@ def loop_readable(registry, job_class, client):
     if (
         getattr(strategy, 'redis_read', None) is None
         or not hasattr(strategy, 'key')
-        or not same_redis(getattr(strategy, 'connection', None), client)
+        or not same_redis(getattr(strategy, 'connection', None), url)
     ):
         return None
     return strategy
@@ -108,7 +109,8 @@ def as_raw(reply):
 
 async def fetch_raw(script, strategy, job_ids):
     """The raw records of ``job_ids``: ``strategy.redis_read`` of each, in
-    one call of ``script`` (:data:`READ` on the asyncio client)."""
+    one call of ``script`` (:data:`READ` on the gateway's
+    :class:`.commands.Client`)."""
     text = await script(
         keys=[strategy.key(job_id) for job_id in job_ids], args=list(strategy.redis_read)
     )
