@@ -238,7 +238,10 @@ def private_redis(tmp):
             client.close()
 
 
-def push_round(tmp, streams, jobs, rate, seconds, client, redis_url):
+def started_jobs(tmp, name, jobs, client, redis_url, extra=''):
+    """Empty the bench database, start ``jobs`` jobs in the ``redis``
+    strategy, and write the .ini ``name`` of the integration app on it:
+    ``(strategy, job ids, ini path)``."""
     from pyramid_immortus.strategies.redis import RedisStrategy
 
     client.flushdb()
@@ -247,13 +250,20 @@ def push_round(tmp, streams, jobs, rate, seconds, client, redis_url):
     for job_id in job_ids:
         strategy.job_created(job_id, None, None)
         strategy.job_started(job_id)
-    ini = os.path.join(tmp, 'events.ini')
+    ini = os.path.join(tmp, name)
     with open(ini, 'w') as f:
         f.write(
             '[app:main]\nuse = call:tests.integration_app:main\n'
             'immortus.queue_adapter = async\nimmortus.tracking_strategy = redis\n'
-            f'immortus.redis_url = {redis_url}\nimmortus.progress_interval = 0\n'
+            f'immortus.redis_url = {redis_url}\n{extra}'
         )
+    return strategy, job_ids, ini
+
+
+def push_round(tmp, streams, jobs, rate, seconds, client, redis_url):
+    strategy, job_ids, ini = started_jobs(
+        tmp, 'events.ini', jobs, client, redis_url, 'immortus.progress_interval = 0\n'
+    )
     log = open(os.path.join(tmp, 'gateway.log'), 'w')
     gateway = start(
         [
@@ -342,21 +352,7 @@ def push_round(tmp, streams, jobs, rate, seconds, client, redis_url):
 def poll_round(tmp, followers, jobs, seconds, client, redis_url):
     """``followers`` polling the batch verify of one job each at 2 Hz (the
     same ini as the gateway's: the integration app, its batch verify)."""
-    from pyramid_immortus.strategies.redis import RedisStrategy
-
-    client.flushdb()
-    strategy = RedisStrategy(client, ttl=3600)
-    job_ids = [f'bench-{n}' for n in range(jobs)]
-    for job_id in job_ids:
-        strategy.job_created(job_id, None, None)
-        strategy.job_started(job_id)
-    ini = os.path.join(tmp, 'web.ini')
-    with open(ini, 'w') as f:
-        f.write(
-            '[app:main]\nuse = call:tests.integration_app:main\n'
-            'immortus.queue_adapter = async\nimmortus.tracking_strategy = redis\n'
-            f'immortus.redis_url = {redis_url}\n'
-        )
+    strategy, job_ids, ini = started_jobs(tmp, 'web.ini', jobs, client, redis_url)
     log = open(os.path.join(tmp, 'web.log'), 'w')
     web = start([sys.executable, '-m', 'bench.serve', ini], log)
     try:
